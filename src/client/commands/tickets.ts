@@ -1,0 +1,105 @@
+import type { Command } from 'commander';
+import { requireQueueByNumber } from '../../db/queues.js';
+import { listUnthreadedMessages, loadTicketView } from '../../db/ticket-views.js';
+import { listTickets, type TicketRecord } from '../../db/tickets.js';
+import type { CliContext } from '../context.js';
+import { printJson, printTable, terminalSafe } from '../output.js';
+
+function ticketJson(ticket: TicketRecord, queueNumbers: Map<number, number>) {
+  return {
+    number: ticket.number,
+    queue: queueNumbers.get(ticket.queueId) ?? null,
+    title: ticket.title,
+    category: ticket.category,
+    status: ticket.status,
+    requester: ticket.requesterAddress,
+    requesterName: ticket.requesterName,
+    requesterFlag: ticket.requesterFlag,
+    createdAt: ticket.createdAt,
+    updatedAt: ticket.updatedAt,
+    lastActivityAt: ticket.lastActivityAt,
+  };
+}
+
+function parsePositive(value: string, what: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1) throw new Error(`Invalid ${what} "${value}": use a positive whole number`);
+  return number;
+}
+
+export function registerTicketCommands(program: Command, run: (action: (context: CliContext) => Promise<void>) => Promise<void>): void {
+  const tickets = program.command('tickets').description('read tickets');
+
+  tickets
+    .command('list')
+    .description('list tickets, newest first')
+    .option('--queue <number>', 'only tickets of this queue')
+    .option('--limit <count>', 'maximum tickets to list', '50')
+    .option('--json', 'print JSON')
+    .action((options: { queue?: string; limit: string; json?: boolean }) =>
+      run(async (context) => {
+        const db = context.db();
+        const queueId = options.queue === undefined ? undefined : (await requireQueueByNumber(db, parsePositive(options.queue, 'queue number'))).id;
+        const rows = await listTickets(db, { queueId, limit: parsePositive(options.limit, 'limit') });
+        const queues: Array<{ id: number; number: number }> = await db('queues').select('id', 'number');
+        const queueNumbers = new Map(queues.map((q) => [q.id, q.number]));
+        const json = rows.map((ticket) => ticketJson(ticket, queueNumbers));
+        if (options.json) {
+          printJson(json);
+          return;
+        }
+        printTable(
+          ['NUMBER', 'QUEUE', 'STATUS', 'CATEGORY', 'REQUESTER', 'TITLE'],
+          json.map((t) => [t.number, t.queue, t.status, t.category, t.requester, terminalSafe(t.title)]),
+        );
+      }),
+    );
+
+  tickets
+    .command('show <number>')
+    .description('show a ticket with its participants, messages and events')
+    .option('--json', 'print JSON')
+    .action((numberText: string, options: { json?: boolean }) =>
+      run(async (context) => {
+        const view = await loadTicketView(context.db(), parsePositive(numberText, 'ticket number'));
+        if (view === null) throw new Error(`Ticket ${numberText} does not exist: run \`mailqueue tickets list\``);
+        if (options.json) {
+          printJson(view);
+          return;
+        }
+        const t = view.ticket;
+        process.stdout.write(`Ticket ${t.number} (queue ${t.queueNumber}, ${t.status}${t.category ? `, ${terminalSafe(t.category)}` : ''}): ${terminalSafe(t.title)}\n`);
+        process.stdout.write(`Requester: ${t.requesterAddress ?? '(none)'}${t.requesterFlag ? ` [${t.requesterFlag}]` : ''}\n`);
+        process.stdout.write(`Participants: ${view.participants.map((p) => `${p.address} (${p.role})`).join(', ')}\n`);
+        for (const message of view.messages) {
+          const from = message.from.map((a) => a.address ?? a.name).join(', ');
+          process.stdout.write(`\n--- #${message.id} ${message.direction} ${message.date ?? ''} from ${terminalSafe(from)} [${message.threadRule ?? ''}]${message.autoSubmitted ? ' [automatic]' : ''}${message.parseError ? ` [parse error: ${terminalSafe(message.parseError)}]` : ''}\n`);
+          process.stdout.write(`Subject: ${terminalSafe(message.subject)}\n`);
+          for (const attachment of message.attachments) {
+            process.stdout.write(`Attachment: ${terminalSafe(attachment.filename)} (${attachment.contentType}, ${attachment.size} bytes${attachment.inline ? ', inline' : ''})\n`);
+          }
+          process.stdout.write(`\n${message.text.trim()}\n`);
+        }
+        for (const event of view.events) {
+          process.stdout.write(`\nEvent ${event.kind} at ${event.createdAt}: ${JSON.stringify(event.data)}\n`);
+        }
+      }),
+    );
+
+  tickets
+    .command('held')
+    .description("list a queue's messages that joined no ticket: quarantined, duplicates, our own mail")
+    .requiredOption('--queue <number>', 'queue number')
+    .option('--json', 'print JSON')
+    .action((options: { queue: string; json?: boolean }) =>
+      run(async (context) => {
+        const queue = await requireQueueByNumber(context.db(), parsePositive(options.queue, 'queue number'));
+        const rows = await listUnthreadedMessages(context.db(), queue.id);
+        if (options.json) {
+          printJson(rows);
+          return;
+        }
+        printTable(['ID', 'STATE', 'REASON', 'MESSAGE-ID', 'SUBJECT'], rows.map((r) => [r.id, r.state, r.reason, r.messageId, terminalSafe(r.subject)]));
+      }),
+    );
+}

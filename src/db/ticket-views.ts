@@ -1,0 +1,86 @@
+import type { Knex } from 'knex';
+import { findTicketByNumber, listParticipants, type Participant, type TicketRecord } from './tickets.js';
+import type { ParsedAddress } from '../mail/parsed-message.js';
+
+/** A message as shown on a ticket: headers and body, without raw bytes. */
+export interface TicketMessageView {
+  id: number;
+  direction: string;
+  messageId: string;
+  from: ParsedAddress[];
+  to: ParsedAddress[];
+  cc: ParsedAddress[];
+  subject: string;
+  date: string | null;
+  threadRule: string | null;
+  autoSubmitted: boolean;
+  bounce: boolean;
+  parseError: string | null;
+  text: string;
+  html: string | null;
+  attachments: Array<{ filename: string; contentType: string; size: number; contentId: string | null; inline: boolean; sha256: string }>;
+}
+
+export interface TicketView {
+  ticket: TicketRecord & { queueNumber: number };
+  participants: Participant[];
+  messages: TicketMessageView[];
+  events: Array<{ kind: string; data: unknown; createdAt: string }>;
+}
+
+export async function loadTicketView(db: Knex, number: number): Promise<TicketView | null> {
+  const ticket = await findTicketByNumber(db, number);
+  if (!ticket) return null;
+  const queue: { number: number } = await db('queues').where({ id: ticket.queueId }).first('number');
+  const rows: Array<Record<string, unknown> & { id: number }> = await db('messages')
+    .where({ ticket_id: ticket.id })
+    .orderBy('id')
+    .select('id', 'direction', 'message_id', 'from', 'to', 'cc', 'subject', 'date', 'thread_rule', 'auto_submitted', 'bounce', 'parse_error', 'text', 'html');
+  const attachments: Array<{ message_row_id: number; filename: string; content_type: string; size: number; content_id: string | null; inline: boolean; sha256: string }> = await db('attachments')
+    .whereIn('message_row_id', rows.map((row) => row.id))
+    .orderBy('id')
+    .select('message_row_id', 'filename', 'content_type', 'size', 'content_id', 'inline', 'sha256');
+  const events: Array<{ kind: string; data: unknown; created_at: Date }> = await db('ticket_events').where({ ticket_id: ticket.id }).orderBy('id').select('kind', 'data', 'created_at');
+
+  return {
+    ticket: { ...ticket, queueNumber: queue.number },
+    participants: await listParticipants(db, ticket.id),
+    messages: rows.map((row) => ({
+      id: row.id,
+      direction: row.direction as string,
+      messageId: row.message_id as string,
+      from: row.from as ParsedAddress[],
+      to: row.to as ParsedAddress[],
+      cc: row.cc as ParsedAddress[],
+      subject: row.subject as string,
+      date: row.date instanceof Date ? row.date.toISOString() : null,
+      threadRule: row.thread_rule as string | null,
+      autoSubmitted: row.auto_submitted as boolean,
+      bounce: row.bounce as boolean,
+      parseError: row.parse_error as string | null,
+      text: row.text as string,
+      html: row.html as string | null,
+      attachments: attachments
+        .filter((attachment) => attachment.message_row_id === row.id)
+        .map((attachment) => ({
+          filename: attachment.filename,
+          contentType: attachment.content_type,
+          size: attachment.size,
+          contentId: attachment.content_id,
+          inline: attachment.inline,
+          sha256: attachment.sha256,
+        })),
+    })),
+    events: events.map((event) => ({ kind: event.kind, data: event.data, createdAt: event.created_at.toISOString() })),
+  };
+}
+
+/** Messages kept but attached to no ticket: quarantined, duplicates, our own mail. */
+export async function listUnthreadedMessages(db: Knex, queueId: number): Promise<Array<{ id: number; state: string; reason: string | null; subject: string; messageId: string; createdAt: string }>> {
+  const rows: Array<{ id: number; state: string; state_reason: string | null; subject: string; message_id: string; created_at: Date }> = await db('messages')
+    .where({ queue_id: queueId })
+    .whereIn('state', ['held', 'duplicate', 'own'])
+    .orderBy('id')
+    .select('id', 'state', 'state_reason', 'subject', 'message_id', 'created_at');
+  return rows.map((row) => ({ id: row.id, state: row.state, reason: row.state_reason, subject: row.subject, messageId: row.message_id, createdAt: row.created_at.toISOString() }));
+}

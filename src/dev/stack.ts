@@ -1,0 +1,113 @@
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Worker } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { createDatabase, migrateToLatest } from '../db/knex.js';
+import { listQueues } from '../db/queues.js';
+import { startQueueWorkflow } from '../client/queue-control.js';
+import { generateSecretKey, parseSecretKey } from '../secrets.js';
+import { createWorker } from '../worker.js';
+import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { registerSearchAttributes, startTemporalDevServer } from './temporal-server.js';
+
+/** Default ports of the embedded Temporal dev server; its Web UI listens on 8233. */
+const DEV_TEMPORAL_PORT = 7233;
+const DEV_TEMPORAL_UI_PORT = 8233;
+
+export interface DevStack {
+  databaseUrl: string;
+  temporalAddress: string;
+  uiUrl: string | null;
+  secretKey: string;
+  db: Knex;
+  worker: Worker;
+  /** Resolves when the worker stops. */
+  running: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Reads the dev secret key from `var/secret-key`, creating it (mode 0600) on first start. */
+async function loadOrCreateSecretKey(varDir: string): Promise<string> {
+  const path = join(varDir, 'secret-key');
+  if (existsSync(path)) {
+    return (await readFile(path, 'utf8')).trim();
+  }
+  const key = generateSecretKey();
+  await writeFile(path, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+/**
+ * Starts everything mailqueue needs on one machine: embedded PostgreSQL and the
+ * Temporal dev server (unless DATABASE_URL / TEMPORAL_ADDRESS point elsewhere), with
+ * state under `varDir`, then migrations and a worker, then every active queue.
+ */
+export async function startDevStack(options: { varDir: string; env: NodeJS.ProcessEnv; logger: Logger }): Promise<DevStack> {
+  const { varDir, env, logger } = options;
+  await mkdir(varDir, { recursive: true });
+  const stopActions: Array<() => Promise<void>> = [];
+  const stopAll = async (): Promise<void> => {
+    for (const action of stopActions.reverse()) {
+      await action().catch((error: unknown) => logger.error({ err: error }, 'dev stack shutdown step failed'));
+    }
+  };
+
+  try {
+    const secretKey = env.MAILQUEUE_SECRET_KEY ?? (await loadOrCreateSecretKey(varDir));
+    parseSecretKey(secretKey);
+
+    let databaseUrl = env.DATABASE_URL;
+    if (databaseUrl === undefined) {
+      const postgres = await startEmbeddedPostgres({ dataDir: join(varDir, 'postgres'), persistent: true, logger });
+      stopActions.push(() => postgres.stop());
+      databaseUrl = postgres.url;
+      logger.info({ dataDir: join(varDir, 'postgres') }, 'embedded postgresql started');
+    }
+
+    let temporalAddress = env.TEMPORAL_ADDRESS;
+    let uiUrl: string | null = null;
+    const namespace = env.TEMPORAL_NAMESPACE ?? 'default';
+    if (temporalAddress === undefined) {
+      const temporal = await startTemporalDevServer({ dbFile: join(varDir, 'temporal.db'), port: DEV_TEMPORAL_PORT, uiPort: DEV_TEMPORAL_UI_PORT, logger });
+      stopActions.push(() => temporal.stop());
+      temporalAddress = temporal.address;
+      uiUrl = temporal.uiUrl;
+      logger.info({ address: temporalAddress, uiUrl }, 'temporal dev server started');
+    } else {
+      await registerSearchAttributes(temporalAddress, namespace);
+    }
+
+    const db = createDatabase(databaseUrl);
+    stopActions.push(() => db.destroy());
+    const applied = await migrateToLatest(db);
+    logger.info({ applied }, 'database migrated');
+
+    const envFile = join(varDir, 'dev.env');
+    await writeFile(envFile, `# Written by \`mailqueue dev\` while it runs; CLI commands read it.\nDATABASE_URL=${databaseUrl}\nTEMPORAL_ADDRESS=${temporalAddress}\nTEMPORAL_NAMESPACE=${namespace}\nMAILQUEUE_SECRET_KEY=${secretKey}\n`, { mode: 0o600 });
+    await chmod(envFile, 0o600);
+    stopActions.push(() => rm(envFile, { force: true }));
+
+    const worker = await createWorker({ temporalAddress, namespace, db, secretKey: parseSecretKey(secretKey), logger });
+    const running = worker.run();
+    stopActions.push(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running.catch((error: unknown) => logger.error({ err: error }, 'worker stopped with an error'));
+    });
+
+    const connection = await Connection.connect({ address: temporalAddress });
+    stopActions.push(() => connection.close());
+    const client = new Client({ connection, namespace });
+    for (const queue of (await listQueues(db)).filter((q) => q.active)) {
+      const outcome = await startQueueWorkflow(client, queue);
+      logger.info({ queueNumber: queue.number, started: outcome.started }, 'queue workflow ensured');
+    }
+
+    return { databaseUrl, temporalAddress, uiUrl, secretKey, db, worker, running, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

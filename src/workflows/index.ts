@@ -1,0 +1,2 @@
+/** Entry point the worker bundles: every workflow type mailqueue registers. */
+export { emailQueueWorkflow } from './queue-workflow.js';

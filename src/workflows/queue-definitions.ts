@@ -1,0 +1,93 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+
+/**
+ * Messages of the queue workflow. Clients import these constants; nobody spells
+ * a signal or query name as a string.
+ */
+
+/** Pause (false) or resume (true) receiving. Outgoing mail is not affected. */
+export const setActiveSignal = defineSignal<[active: boolean]>('setActive');
+/** New mail is waiting: fetch now instead of at the next poll. */
+export const mailArrivedSignal = defineSignal('mailArrived');
+/** Queue settings changed in the database: reload them. */
+export const configChangedSignal = defineSignal('configChanged');
+export const statusQuery = defineQuery<QueueStatus>('status');
+
+export const queueWorkflowId = (queueNumber: number): string => `email-queue-${queueNumber}`;
+
+export interface QueueCounters {
+  stored: number;
+  alreadyStored: number;
+  duplicates: number;
+  parseErrors: number;
+  newTickets: number;
+  replies: number;
+  ownMessages: number;
+  crossQueueDuplicates: number;
+  held: number;
+  deletedFromServer: number;
+  cycles: number;
+  failedCycles: number;
+}
+
+export interface QueueError {
+  /** Failure type from the shared vocabulary, e.g. AuthenticationFailed. */
+  type: string;
+  message: string;
+  /** ISO time of the failure. */
+  at: string;
+  /** Failed cycles in a row. */
+  consecutive: number;
+}
+
+export interface QueueCursor {
+  folder: string;
+  uidValidity: string;
+  lastUid: number;
+}
+
+/** What the `status` query returns: plain JSON. */
+export interface QueueStatus {
+  queueId: number;
+  number: number;
+  title: string;
+  active: boolean;
+  /** Inside working hours; null until the queue has a time group. */
+  open: boolean | null;
+  lastFetchAt: string | null;
+  lastError: QueueError | null;
+  counters: QueueCounters;
+  cursor: QueueCursor | null;
+  /** When the next poll starts if no signal comes first (ISO), or null while paused. */
+  nextPollAt: string | null;
+}
+
+/** State carried across continue-as-new. Only plain JSON. */
+export interface CarriedQueueState {
+  counters: QueueCounters;
+  lastFetchAt: string | null;
+  lastError: QueueError | null;
+  cursor: QueueCursor | null;
+}
+
+export interface QueueWorkflowInput {
+  queueId: number;
+  carried?: CarriedQueueState;
+}
+
+export function emptyCounters(): QueueCounters {
+  return {
+    stored: 0,
+    alreadyStored: 0,
+    duplicates: 0,
+    parseErrors: 0,
+    newTickets: 0,
+    replies: 0,
+    ownMessages: 0,
+    crossQueueDuplicates: 0,
+    held: 0,
+    deletedFromServer: 0,
+    cycles: 0,
+    failedCycles: 0,
+  };
+}

@@ -1,0 +1,187 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { QueueActivities, QueueRuntimeSettings } from '../activities/index.js';
+import {
+  configChangedSignal,
+  emptyCounters,
+  mailArrivedSignal,
+  setActiveSignal,
+  statusQuery,
+  type QueueError,
+  type QueueStatus,
+  type QueueWorkflowInput,
+} from './queue-definitions.js';
+import { queueActiveKey, queueNumberKey, queueTitleKey } from './search-attributes.js';
+
+const settingsActivities = proxyActivities<QueueActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: ['QueueNotFound'] },
+});
+
+// Mail activities retry a few times quickly; after that the workflow records the
+// error in `status` and waits with its own growing backoff, so a wrong password
+// neither kills the workflow nor spins.
+const mailActivities = proxyActivities<QueueActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3 },
+});
+
+/** Fetch batches per cycle before threading; the rest waits for the next cycle. */
+const MAX_FETCH_BATCHES_PER_CYCLE = 20;
+/** Longest wait after repeated failures. */
+const MAX_ERROR_BACKOFF_MS = 30 * 60 * 1000;
+/** Cycles before continue-as-new even if the server does not suggest it. */
+const MAX_CYCLES_PER_RUN = 1000;
+
+function describeFailure(error: unknown): { type: string; message: string } {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  if (cause instanceof ApplicationFailure) {
+    return { type: cause.type ?? 'ApplicationFailure', message: cause.message };
+  }
+  if (cause instanceof Error) {
+    return { type: cause.name, message: cause.message };
+  }
+  return { type: 'Unknown', message: String(cause) };
+}
+
+/** Loads the queue's settings; null when the queue was deleted. */
+async function reloadSettings(queueId: number): Promise<QueueRuntimeSettings | null> {
+  try {
+    return await settingsActivities.loadQueueSettings(queueId);
+  } catch (error) {
+    if (describeFailure(error).type === 'QueueNotFound') return null;
+    throw error;
+  }
+}
+
+/**
+ * One long-lived workflow per email queue: fetch → thread → (route, respond) →
+ * delete from server when configured → wait for the poll interval or a signal.
+ */
+export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<void> {
+  const carried = input.carried;
+  const initial = await reloadSettings(input.queueId);
+  if (initial === null) {
+    log.info('queue does not exist; workflow ends', { queueId: input.queueId });
+    return;
+  }
+  let settings: QueueRuntimeSettings = initial;
+  let active = settings.active;
+  let mailArrived = false;
+  let configChanged = false;
+  let nextPollAt: string | null = null;
+  const counters = carried?.counters ?? emptyCounters();
+  let lastFetchAt = carried?.lastFetchAt ?? null;
+  let lastError: QueueError | null = carried?.lastError ?? null;
+  let cursor = carried?.cursor ?? null;
+
+  setHandler(setActiveSignal, (value: boolean) => {
+    active = value;
+    upsertSearchAttributes([{ key: queueActiveKey, value }]);
+  });
+  setHandler(mailArrivedSignal, () => {
+    mailArrived = true;
+  });
+  setHandler(configChangedSignal, () => {
+    configChanged = true;
+  });
+  setHandler(statusQuery, (): QueueStatus => ({
+    queueId: settings.queueId,
+    number: settings.number,
+    title: settings.title,
+    active,
+    open: null,
+    lastFetchAt,
+    lastError,
+    counters,
+    cursor,
+    nextPollAt,
+  }));
+
+  upsertSearchAttributes([
+    { key: queueNumberKey, value: settings.number },
+    { key: queueTitleKey, value: settings.title },
+    { key: queueActiveKey, value: active },
+  ]);
+
+  for (let cycle = 0; ; cycle++) {
+    if (configChanged) {
+      configChanged = false;
+      const reloaded = await reloadSettings(input.queueId);
+      if (reloaded === null) {
+        log.info('queue no longer exists; workflow ends', { queueId: input.queueId });
+        return;
+      }
+      settings = reloaded;
+      upsertSearchAttributes([{ key: queueTitleKey, value: settings.title }]);
+    }
+
+    if (!active) {
+      nextPollAt = null;
+      log.info('queue paused', { queueId: input.queueId });
+      await condition(() => active || configChanged);
+      continue;
+    }
+
+    mailArrived = false;
+    try {
+      // NOTE: email routing rules and auto-responses run between thread and delete
+      // once they exist; delete stays last so the server copy outlives every step.
+      for (let batch = 0; batch < MAX_FETCH_BATCHES_PER_CYCLE; batch++) {
+        const fetched = await mailActivities.fetchNewMail(input.queueId);
+        lastFetchAt = new Date().toISOString();
+        cursor = { folder: fetched.folder, uidValidity: fetched.uidValidity, lastUid: fetched.lastUid };
+        counters.stored += fetched.stored;
+        counters.alreadyStored += fetched.alreadyStored;
+        counters.duplicates += fetched.duplicates;
+        counters.parseErrors += fetched.parseErrors;
+        if (!fetched.more) break;
+      }
+
+      for (;;) {
+        const threaded = await mailActivities.threadPendingMessages(input.queueId);
+        counters.newTickets += threaded.newTickets;
+        counters.replies += threaded.replies;
+        counters.ownMessages += threaded.ownMessages;
+        counters.crossQueueDuplicates += threaded.crossQueueDuplicates;
+        counters.held += threaded.held;
+        if (!threaded.more) break;
+      }
+
+      if (settings.dontKeepEmails) {
+        const deleted = await mailActivities.deleteStoredFromServer(input.queueId);
+        counters.deletedFromServer += deleted.deleted;
+      }
+      counters.cycles += 1;
+      lastError = null;
+    } catch (error) {
+      const failure = describeFailure(error);
+      if (failure.type === 'QueueNotFound') {
+        log.info('queue no longer exists; workflow ends', { queueId: input.queueId });
+        return;
+      }
+      counters.failedCycles += 1;
+      lastError = { ...failure, at: new Date().toISOString(), consecutive: (lastError?.consecutive ?? 0) + 1 };
+      log.warn('queue cycle failed', { queueId: input.queueId, type: failure.type, consecutiveFailures: lastError.consecutive });
+    }
+
+    if (workflowInfo().continueAsNewSuggested || cycle + 1 >= MAX_CYCLES_PER_RUN) {
+      await continueAsNew<typeof emailQueueWorkflow>({ queueId: input.queueId, carried: { counters, lastFetchAt, lastError, cursor } });
+    }
+
+    const pollMs = settings.pollIntervalSeconds * 1000;
+    const waitMs = lastError === null ? pollMs : Math.min(pollMs * 2 ** (lastError.consecutive - 1), Math.max(pollMs, MAX_ERROR_BACKOFF_MS));
+    nextPollAt = new Date(Date.now() + waitMs).toISOString();
+    await condition(() => mailArrived || configChanged || !active, waitMs);
+  }
+}

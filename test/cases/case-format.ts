@@ -1,0 +1,68 @@
+/** The `expected.json` format of a failure case folder (see the cases README beside the folders). */
+export interface CaseAttachmentExpectation {
+  filename: string;
+  size?: number;
+  content_type?: string;
+  sha256?: string;
+  content_id?: string;
+}
+
+export interface OutgoingFixture {
+  file: string;
+  after_input: number;
+  kind: string;
+  ticket_of_input: number;
+  ticket_number?: number;
+}
+
+export interface CaseExpectation {
+  title?: string;
+  inputs?: string[];
+  outgoing_fixtures?: OutgoingFixture[];
+  fetched_from?: Record<string, string>;
+  tickets?: number;
+  threaded?: number[][];
+  duplicates_ignored?: number[];
+  own_messages_ignored?: number[];
+  autoresponses?: number;
+  autoresponse_to?: string[];
+  subject?: string;
+  subjects?: Record<string, string>;
+  normalized_subject_of_inputs?: Record<string, string>;
+  from_names?: Record<string, string>;
+  requesters?: Record<string, string>;
+  participants?: Record<string, string[]>;
+  participants_of_ticket_1?: string[];
+  body_contains?: Record<string, string[]>;
+  body_html_must_contain?: string[];
+  body_html_must_not_contain?: string[];
+  attachments?: CaseAttachmentExpectation[] | Record<string, CaseAttachmentExpectation[]>;
+  inline_images?: CaseAttachmentExpectation[];
+  must_not_contain_replacement_char?: boolean;
+  auto_replies_detected?: number[];
+  bounces_detected?: number[];
+  delivery_failure_recorded?: { ticket_of_input: number; recipient: string; status: string };
+  config?: { autoresponse_exceptions?: string[]; after_processing?: string; [key: string]: unknown };
+  imap?: Record<string, { mailbox?: string; uidvalidity?: number; uid?: number } | unknown>;
+  [key: string]: unknown;
+}
+
+/**
+ * Keys that describe a case but are not checks, or whose check is another key
+ * (e.g. `body_html_present` is implied by `body_contains` on an HTML-only mail).
+ */
+export const descriptiveKeys = new Set([
+  'title',
+  'inputs',
+  'outgoing_fixtures',
+  'fetched_from',
+  'notes',
+  'case',
+  'precondition',
+  'exception_matched',
+  'acceptable_alternative',
+  'max_parse_seconds',
+  'scenario',
+  'required_behaviour',
+  'imap',
+]);
