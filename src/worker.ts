@@ -2,11 +2,12 @@ import { fileURLToPath } from 'node:url';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { createActivities } from './activities/index.js';
+import { createActivities, createOutboxActivities } from './activities/index.js';
 import { TASK_QUEUE } from './config.js';
 import { countStoredSecrets } from './db/queues.js';
 import { FailureType, MailqueueError } from './errors.js';
 import { connectImap } from './mail/imap.js';
+import { sendRawMail } from './mail/smtp.js';
 
 export interface WorkerOptions {
   temporalAddress: string;
@@ -51,17 +52,19 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
   installRuntimeLogger(options.logger);
 
   const secretKey = options.secretKey;
-  const activities = createActivities({
+  const dependencies = {
     db: options.db,
     logger: options.logger,
     connectImap,
+    sendRawMail,
     secretKey: () => {
       if (secretKey === null) {
         throw new MailqueueError(FailureType.SecretKeyInvalid, 'MAILQUEUE_SECRET_KEY is not set: the worker cannot decrypt mailbox passwords');
       }
       return secretKey;
     },
-  });
+  };
+  const activities = { ...createActivities(dependencies), ...createOutboxActivities(dependencies) };
 
   const connection = await NativeConnection.connect({ address: options.temporalAddress });
   return Worker.create({

@@ -3,6 +3,22 @@ import { deleteStoredFromServer, type DeleteResult } from './delete.js';
 import { fetchNewMail, type FetchDependencies, type FetchResult } from './fetch.js';
 import { translateFailures } from './failures.js';
 import { threadPendingMessages, type ThreadResult } from './thread.js';
+import { summariseOutbox, type OutboxSummary } from '../db/outbox.js';
+import { loadSendingProfile } from '../db/sending-profile.js';
+import type { TimeGroup } from '../domain/working-hours.js';
+import { decideAutoresponses, type RespondResult } from './respond.js';
+import {
+  failOutbox,
+  markHandedToEvent,
+  readComposedMail,
+  replaceComposedMail,
+  routeOutbox,
+  sendOutboxMail,
+  type ComposedMail,
+  type OutboxRoute,
+  type SendDependencies,
+  type SendOutcome,
+} from './send.js';
 
 /** The non-secret queue settings the workflow runs on. */
 export interface QueueRuntimeSettings {
@@ -12,9 +28,11 @@ export interface QueueRuntimeSettings {
   active: boolean;
   pollIntervalSeconds: number;
   dontKeepEmails: boolean;
+  /** Working hours, or null when the queue is always open. */
+  timeGroup: TimeGroup | null;
 }
 
-export type ActivityDependencies = FetchDependencies;
+export type ActivityDependencies = FetchDependencies & SendDependencies;
 
 /**
  * Builds the queue activities around their dependencies. Every activity takes and
@@ -25,7 +43,9 @@ export function createActivities(deps: ActivityDependencies) {
     async loadQueueSettings(queueId: number): Promise<QueueRuntimeSettings> {
       return translateFailures(async () => {
         const queue = await getQueueById(deps.db, queueId);
+        const profile = await loadSendingProfile(deps.db, queueId);
         return {
+          timeGroup: profile.timeGroup,
           queueId: queue.id,
           number: queue.number,
           title: queue.title,
@@ -47,8 +67,52 @@ export function createActivities(deps: ActivityDependencies) {
     async deleteStoredFromServer(queueId: number): Promise<DeleteResult> {
       return translateFailures(() => deleteStoredFromServer(deps, queueId));
     },
+
+    /** @param open working hours state held by the workflow: false closed, null no time group. */
+    async decideAutoresponses(queueId: number, open: boolean | null): Promise<RespondResult> {
+      return translateFailures(() => decideAutoresponses(deps.db, queueId, open, deps.logger));
+    },
+
+    async summariseOutbox(queueId: number): Promise<OutboxSummary> {
+      return translateFailures(() => summariseOutbox(deps.db, queueId));
+    },
+
+    async routeOutbox(outboxId: number): Promise<OutboxRoute> {
+      return translateFailures(() => routeOutbox(deps, outboxId));
+    },
+
+    async markHandedToEvent(outboxId: number): Promise<void> {
+      return translateFailures(() => markHandedToEvent(deps, outboxId));
+    },
+
+    async failOutbox(outboxId: number, reason: string): Promise<SendOutcome> {
+      return translateFailures(() => failOutbox(deps, outboxId, reason));
+    },
   };
 }
 
+/**
+ * Activities a postprocessing event calls (on the `mailqueue` task queue) to read,
+ * change and send the mail it was handed. docs/postprocessing-events.md has the contract.
+ */
+export function createOutboxActivities(deps: SendDependencies) {
+  return {
+    async readComposedMail(outboxId: number): Promise<ComposedMail> {
+      return translateFailures(() => readComposedMail(deps, outboxId));
+    },
+
+    async replaceComposedMail(outboxId: number, rawBase64: string): Promise<void> {
+      return translateFailures(() => replaceComposedMail(deps, outboxId, rawBase64));
+    },
+
+    async sendOutboxMail(outboxId: number): Promise<SendOutcome> {
+      return translateFailures(() => sendOutboxMail(deps, outboxId));
+    },
+  };
+}
+
+export type OutboxActivities = ReturnType<typeof createOutboxActivities>;
+
 export type QueueActivities = ReturnType<typeof createActivities>;
-export type { DeleteResult, FetchResult, ThreadResult };
+export type { OutboxSummary };
+export type { ComposedMail, DeleteResult, FetchResult, OutboxRoute, RespondResult, SendOutcome, ThreadResult };

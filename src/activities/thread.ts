@@ -6,6 +6,7 @@ import { normaliseAddress } from '../domain/text.js';
 import { readInstallationSettings, type InstallationSettings } from '../db/settings.js';
 import { addParticipants, addTicketEvent, allocateTicketNumber, insertTicket, type Participant } from '../db/tickets.js';
 import { getQueueById, type QueueRecord } from '../db/queues.js';
+import { loadOwnAddresses } from '../db/sending-profile.js';
 import type { BounceReport, ParsedAddress } from '../mail/parsed-message.js';
 
 /** Counts from one threading pass; the workflow adds them to its status counters. */
@@ -51,12 +52,6 @@ type Placement =
 
 function addresses(list: ParsedAddress[]): string[] {
   return list.flatMap((entry) => (entry.address ? [normaliseAddress(entry.address)] : []));
-}
-
-/** Every mailbox address of every queue: mail from these is our own, and they are never participants. */
-async function loadOwnAddresses(db: Knex): Promise<Set<string>> {
-  const rows: Array<{ user: string | null }> = await db('queues').select(db.raw("incoming->>'user' as user"));
-  return new Set(rows.flatMap((row) => (row.user && row.user.includes('@') ? [normaliseAddress(row.user)] : [])));
 }
 
 /** Picks the requester: Sender when From lists several mailboxes, else the first From address, else the envelope sender. */

@@ -8,7 +8,10 @@ import { parseSecretKey } from '../secrets.js';
 import { createWorker } from '../worker.js';
 import { registerImportCommand } from './commands/import.js';
 import { registerQueueCommands } from './commands/queue.js';
+import { registerTemplateCommands } from './commands/templates.js';
 import { registerTicketCommands } from './commands/tickets.js';
+import { registerTimeGroupCommands } from './commands/time-groups.js';
+import { registerUserCommands } from './commands/users.js';
 import { registerDevCommands } from './commands/dev.js';
 import { CliContext } from './context.js';
 import { printJson } from './output.js';
@@ -34,6 +37,9 @@ const program = new Command('mailqueue')
 
 registerQueueCommands(program, run);
 registerTicketCommands(program, run);
+registerTemplateCommands(program, run);
+registerUserCommands(program, run);
+registerTimeGroupCommands(program, run);
 registerImportCommand(program, run);
 registerDevCommands(program);
 

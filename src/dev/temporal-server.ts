@@ -29,7 +29,7 @@ export interface TemporalDevServer {
   stop(): Promise<void>;
 }
 
-/** How long the dev server may take to answer its first request, in milliseconds. */
+/** Time the dev server may take to respond to its first request, in milliseconds. */
 const startTimeoutMs = 60_000;
 
 type RegisterRequest = Parameters<Connection['operatorService']['addSearchAttributes']>[0];
@@ -50,7 +50,7 @@ const attributeTypes: Record<SearchAttributeType, { indexed: IndexedValueType; c
 };
 
 /**
- * Starts `temporal server start-dev` on 127.0.0.1 and resolves once it answers GetSystemInfo, with
+ * Starts `temporal server start-dev` on 127.0.0.1 and resolves once it responds to GetSystemInfo, with
  * the queue search attributes registered in the `default` namespace. Fails after 60 s with the end
  * of the server's output.
  */
@@ -103,7 +103,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
   };
 }
 
-/** Polls until a connection to `address` answers GetSystemInfo, or throws after 60 s. */
+/** Polls until the server at `address` responds to GetSystemInfo, or throws after 60 s. */
 async function waitUntilServing(address: string): Promise<void> {
   const deadline = Date.now() + startTimeoutMs;
   let lastError: unknown = null;
@@ -122,7 +122,7 @@ async function waitUntilServing(address: string): Promise<void> {
     }
   }
   const reason = lastError instanceof Error ? lastError.message : String(lastError);
-  throw new Error(`no answer to GetSystemInfo within ${startTimeoutMs} ms (last error: ${reason})`);
+  throw new Error(`no response to GetSystemInfo within ${startTimeoutMs} ms (last error: ${reason})`);
 }
 
 /**
@@ -146,7 +146,7 @@ export async function registerSearchAttributes(address: string, namespace: strin
         missing[key.name] = wanted;
       } else if (current !== wanted) {
         throw new Error(
-          `Search attribute ${key.name} exists in namespace ${namespace} with another type (IndexedValueType ${current}): it must be ${attributeTypes[key.type].cliName}; remove it with \`temporal operator search-attribute remove --name ${key.name}\` and start again`,
+          `Search attribute ${key.name} exists in namespace ${namespace} with another type (IndexedValueType ${current}) but must be ${attributeTypes[key.type].cliName}: remove it with \`temporal operator search-attribute remove --name ${key.name}\` and start again`,
         );
       }
     }
@@ -167,7 +167,7 @@ export async function registerSearchAttributes(address: string, namespace: strin
   }
 }
 
-/** gRPC status ALREADY_EXISTS (6), or a message that says so. */
+/** Checks for gRPC status ALREADY_EXISTS (6) or an "already exists" message. */
 function isAlreadyExists(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) {
     return false;

@@ -59,7 +59,7 @@ const timeoutErrorCodes = new Set([
   'LockTimeout',
 ]);
 
-/** Where a failure happened, for error messages and logs. Never holds the password. */
+/** Location of a failure, for error messages and logs. Contains no password. */
 interface FailureContext {
   host: string;
   port: number;
@@ -208,7 +208,34 @@ class ImapFolderSession implements IncomingFolderSession {
         sources.set(message.uid, message.source);
       }
     }
+    await this.restoreNulBytes(sources);
     return [...sources].sort(([a], [b]) => a - b).map(([uid, raw]) => ({ uid, raw }));
+  }
+
+  /**
+   * Dovecot (2.3) keeps NUL bytes of a stored message but sends them as 0x80 in a plain
+   * FETCH BODY[], because IMAP literals may not carry NUL. With the BINARY extension
+   * (RFC 3516) the same bytes arrive intact, but BINARY[] also decodes transfer
+   * encodings. So for a message whose plain copy has 0x80 bytes, the binary copy is
+   * taken only when it has the same length and differs only where 0x80 became 0x00.
+   */
+  private async restoreNulBytes(sources: Map<number, Buffer>): Promise<void> {
+    if (!this.client.capabilities.has('BINARY')) {
+      return;
+    }
+    const suspects = [...sources].filter(([, raw]) => raw.includes(0x80)).map(([uid]) => uid);
+    if (suspects.length === 0) {
+      return;
+    }
+    const binaries = await this.run('UID FETCH BINARY', () =>
+      this.client.fetchAll(toSequenceSet(suspects), { uid: true, source: true }, { uid: true, binary: true }),
+    );
+    for (const message of binaries) {
+      const plain = sources.get(message.uid);
+      if (plain !== undefined && message.source !== undefined && differsOnlyByNul(plain, message.source)) {
+        sources.set(message.uid, message.source);
+      }
+    }
   }
 
   async delete(uids: number[]): Promise<void> {
@@ -345,7 +372,7 @@ function isMissingFolder(error: unknown): boolean {
   return typeof responseCode === 'string' && responseCode.toUpperCase() === 'NONEXISTENT';
 }
 
-/** The error message plus the server's response text, cut to a length that fits a log line. */
+/** Joins the error message and the server's response text, cut to 300 characters so it fits a log line. */
 function describeServerError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const responseText = readField(error, 'responseText');
@@ -446,4 +473,22 @@ export function toSequenceSet(uids: number[]): string {
   }
   ranges.push(start === previous ? `${start}` : `${start}:${previous}`);
   return ranges.join(',');
+}
+
+/** True when `binary` equals `plain` except at positions where plain has 0x80 and binary has 0x00, with at least one such position. */
+export function differsOnlyByNul(plain: Buffer, binary: Buffer): boolean {
+  if (plain.length !== binary.length) {
+    return false;
+  }
+  let restored = 0;
+  for (let index = 0; index < plain.length; index++) {
+    if (plain[index] === binary[index]) {
+      continue;
+    }
+    if (plain[index] !== 0x80 || binary[index] !== 0x00) {
+      return false;
+    }
+    restored += 1;
+  }
+  return restored > 0;
 }

@@ -1,2 +1,3 @@
 /** Entry point the worker bundles: every workflow type mailqueue registers. */
 export { emailQueueWorkflow } from './queue-workflow.js';
+export { outboxDeliveryWorkflow } from './outbox-delivery-workflow.js';

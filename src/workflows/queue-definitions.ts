@@ -26,6 +26,9 @@ export interface QueueCounters {
   crossQueueDuplicates: number;
   held: number;
   deletedFromServer: number;
+  autoresponsesQueued: number;
+  autoresponsesSkipped: number;
+  deliveriesStarted: number;
   cycles: number;
   failedCycles: number;
 }
@@ -52,8 +55,12 @@ export interface QueueStatus {
   number: number;
   title: string;
   active: boolean;
-  /** Inside working hours; null until the queue has a time group. */
+  /** Inside working hours; null when the queue has no time group (always open). */
   open: boolean | null;
+  /** Next opening or closing (ISO), or null. */
+  nextOpenChangeAt: string | null;
+  /** Outgoing mail of this queue: waiting rows, failed rows and the newest failure. */
+  outbox: { pending: number; failed: number; lastFailure: { outboxId: number; ticketId: number | null; reason: string } | null };
   lastFetchAt: string | null;
   lastError: QueueError | null;
   counters: QueueCounters;
@@ -87,6 +94,9 @@ export function emptyCounters(): QueueCounters {
     crossQueueDuplicates: 0,
     held: 0,
     deletedFromServer: 0,
+    autoresponsesQueued: 0,
+    autoresponsesSkipped: 0,
+    deliveriesStarted: 0,
     cycles: 0,
     failedCycles: 0,
   };

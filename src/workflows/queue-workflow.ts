@@ -4,11 +4,16 @@ import {
   condition,
   continueAsNew,
   log,
+  ParentClosePolicy,
   proxyActivities,
   setHandler,
+  startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { isOpenAt, nextChangeAfter } from '../domain/working-hours.js';
+import { outboxDeliveryWorkflow, outboxDeliveryWorkflowId } from './outbox-delivery-workflow.js';
 import type { QueueActivities, QueueRuntimeSettings } from '../activities/index.js';
 import {
   configChangedSignal,
@@ -65,7 +70,29 @@ async function reloadSettings(queueId: number): Promise<QueueRuntimeSettings | n
 }
 
 /**
- * One long-lived workflow per email queue: fetch → thread → (route, respond) →
+ * Starts one delivery workflow per pending outbox row. The workflow id is derived
+ * from the row, so a row whose delivery already runs is not started twice; children
+ * are abandoned so deliveries outlive a continue-as-new of the queue workflow.
+ */
+async function startDeliveriesFor(pendingIds: number[]): Promise<number> {
+  let started = 0;
+  for (const outboxId of pendingIds) {
+    try {
+      await startChild(outboxDeliveryWorkflow, {
+        workflowId: outboxDeliveryWorkflowId(outboxId),
+        args: [{ outboxId }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+      started += 1;
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    }
+  }
+  return started;
+}
+
+/**
+ * One long-lived workflow per email queue: fetch → thread → (route) → respond →
  * delete from server when configured → wait for the poll interval or a signal.
  */
 export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<void> {
@@ -84,6 +111,21 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
   let lastFetchAt = carried?.lastFetchAt ?? null;
   let lastError: QueueError | null = carried?.lastError ?? null;
   let cursor = carried?.cursor ?? null;
+  let open: boolean | null = null;
+  let nextOpenChangeAt: number | null = null;
+  let outbox: QueueStatus['outbox'] = { pending: 0, failed: 0, lastFailure: null };
+
+  // Working hours are state: recomputed from workflow time, so replay gives the same answer.
+  const refreshWorkingHours = (): void => {
+    const group = settings.timeGroup;
+    if (group === null) {
+      open = null;
+      nextOpenChangeAt = null;
+      return;
+    }
+    open = isOpenAt(group, Date.now());
+    nextOpenChangeAt = nextChangeAfter(group, Date.now());
+  };
 
   setHandler(setActiveSignal, (value: boolean) => {
     active = value;
@@ -100,13 +142,21 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
     number: settings.number,
     title: settings.title,
     active,
-    open: null,
+    open,
+    nextOpenChangeAt: nextOpenChangeAt === null ? null : new Date(nextOpenChangeAt).toISOString(),
+    outbox,
     lastFetchAt,
     lastError,
     counters,
     cursor,
     nextPollAt,
   }));
+
+  const startDeliveries = async (): Promise<void> => {
+    const summary = await settingsActivities.summariseOutbox(input.queueId);
+    counters.deliveriesStarted += await startDeliveriesFor(summary.pendingIds);
+    outbox = { pending: summary.pendingIds.length, failed: summary.failed, lastFailure: summary.lastFailure };
+  };
 
   upsertSearchAttributes([
     { key: queueNumberKey, value: settings.number },
@@ -125,6 +175,7 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
       settings = reloaded;
       upsertSearchAttributes([{ key: queueTitleKey, value: settings.title }]);
     }
+    refreshWorkingHours();
 
     if (!active) {
       nextPollAt = null;
@@ -135,8 +186,6 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
 
     mailArrived = false;
     try {
-      // NOTE: email routing rules and auto-responses run between thread and delete
-      // once they exist; delete stays last so the server copy outlives every step.
       for (let batch = 0; batch < MAX_FETCH_BATCHES_PER_CYCLE; batch++) {
         const fetched = await mailActivities.fetchNewMail(input.queueId);
         lastFetchAt = new Date().toISOString();
@@ -157,6 +206,16 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
         counters.held += threaded.held;
         if (!threaded.more) break;
       }
+
+      // NOTE: email routing rules run here, between thread and respond, once they exist.
+
+      for (;;) {
+        const responded = await mailActivities.decideAutoresponses(input.queueId, open);
+        counters.autoresponsesQueued += responded.queued;
+        counters.autoresponsesSkipped += responded.skipped;
+        if (!responded.more) break;
+      }
+      await startDeliveries();
 
       if (settings.dontKeepEmails) {
         const deleted = await mailActivities.deleteStoredFromServer(input.queueId);
@@ -180,8 +239,18 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
     }
 
     const pollMs = settings.pollIntervalSeconds * 1000;
-    const waitMs = lastError === null ? pollMs : Math.min(pollMs * 2 ** (lastError.consecutive - 1), Math.max(pollMs, MAX_ERROR_BACKOFF_MS));
-    nextPollAt = new Date(Date.now() + waitMs).toISOString();
-    await condition(() => mailArrived || configChanged || !active, waitMs);
+    const pollWaitMs = lastError === null ? pollMs : Math.min(pollMs * 2 ** (lastError.consecutive - 1), Math.max(pollMs, MAX_ERROR_BACKOFF_MS));
+    nextPollAt = new Date(Date.now() + pollWaitMs).toISOString();
+    // Wake at the next opening or closing too, so `open` changes on a durable timer.
+    const untilOpenChangeMs = nextOpenChangeAt === null ? Number.POSITIVE_INFINITY : Math.max(1, nextOpenChangeAt - Date.now());
+    const openChangesFirst = untilOpenChangeMs < pollWaitMs;
+    const woken = await condition(() => mailArrived || configChanged || !active, Math.min(pollWaitMs, untilOpenChangeMs));
+    if (!woken && openChangesFirst) {
+      refreshWorkingHours();
+      log.info('working hours changed', { queueId: input.queueId, open });
+      // Only the open state changed: wait out the rest of the poll interval.
+      const restMs = Date.parse(nextPollAt) - Date.now();
+      if (restMs > 0) await condition(() => mailArrived || configChanged || !active, restMs);
+    }
   }
 }

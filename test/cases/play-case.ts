@@ -4,6 +4,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { importMessages } from '../../src/activities/import.js';
 import { createQueue, type QueueRecord } from '../../src/db/queues.js';
 import { writeInstallationSetting } from '../../src/db/settings.js';
+import { createTemplate } from '../../src/db/templates.js';
 import { ticketTitleFromSubject } from '../../src/domain/subject.js';
 import type { ImapConnectionSettings } from '../../src/mail/incoming.js';
 import type { ParsedAddress } from '../../src/mail/parsed-message.js';
@@ -32,6 +33,7 @@ export interface CaseDefinition {
 const TAG_TEMPLATE = '[Ticket#{number}]';
 const FIRST_TICKET_NUMBER = 100001;
 const INPUT_TIMEOUT_MS = 60_000;
+const AUTORESPONSE_TEMPLATE = 'case-autoresponse';
 
 interface MessageRow {
   id: number;
@@ -84,10 +86,20 @@ async function resetDatabase(environment: CaseEnvironment): Promise<void> {
   await environment.db.raw(`TRUNCATE ${tables.map((table) => `"${table.tablename}"`).join(', ')} RESTART IDENTITY CASCADE`);
   await writeInstallationSetting(environment.db, 'ticketTagTemplate', TAG_TEMPLATE);
   await writeInstallationSetting(environment.db, 'firstTicketNumber', FIRST_TICKET_NUMBER);
+  await createTemplate(environment.db, {
+    name: AUTORESPONSE_TEMPLATE,
+    kind: 'autoresponse',
+    subject: 'We received your message: {{ticket.title}}',
+    text: 'Hello {{customer.name}},\n\nyour request is ticket {{ticket.number}} in {{queue.title}}.\n',
+  });
 }
 
 async function createCaseQueue(environment: CaseEnvironment, number: number, title: string, mailbox: { user: string; password: string }, expected: CaseExpectation): Promise<QueueRecord> {
   const queue = await createQueue(environment.db, environment.secretKey, {
+    outgoing: { host: '127.0.0.1', port: environment.smtp.port, security: 'none' },
+    senderAddress: mailbox.user,
+    autoresponseTemplate: AUTORESPONSE_TEMPLATE,
+    autoresponseExceptions: expected.config?.autoresponse_exceptions ?? [],
     number,
     title,
     description: '',
@@ -98,13 +110,7 @@ async function createCaseQueue(environment: CaseEnvironment, number: number, tit
     maxMessageBytes: typeof expected.config?.max_message_bytes === 'number' ? expected.config.max_message_bytes : 26_214_400,
     incoming: { protocol: 'imap', host: environment.dovecot.host, port: environment.dovecot.imapPort, user: mailbox.user, password: mailbox.password, ssl: false, sslTrusted: true, dontKeepEmails: false, folder: 'INBOX' },
   });
-  await applyCaseConfig(environment, queue, expected);
   return queue;
-}
-
-/** Applies case `config` entries the product supports; returns the keys it could not apply. */
-async function applyCaseConfig(_environment: CaseEnvironment, _queue: QueueRecord, _expected: CaseExpectation): Promise<string[]> {
-  return [];
 }
 
 function uidValidityOf(expected: CaseExpectation, input: number): number | null {
@@ -127,7 +133,13 @@ async function waitForProcessing(environment: CaseEnvironment, queue: QueueRecor
   for (;;) {
     const items: Array<{ message_row_id: number }> = await environment.db('mailbox_items').where({ queue_id: queue.id }).orderBy('id', 'desc').select('message_row_id');
     const pending = await environment.db('messages').where({ queue_id: queue.id, state: 'pending' }).count<{ count: string }>('id as count').first();
-    if (items.length >= deliveredCount && Number(pending?.count ?? 0) === 0) {
+    const undecided = await environment.db('messages')
+      .where({ queue_id: queue.id, state: 'threaded' })
+      .where('thread_rule', 'like', 'new%')
+      .whereNull('autoresponse_decided_at')
+      .count<{ count: string }>('id as count')
+      .first();
+    if (items.length >= deliveredCount && Number(pending?.count ?? 0) === 0 && Number(undecided?.count ?? 0) === 0) {
       return items[0].message_row_id;
     }
     if (Date.now() > deadline) {

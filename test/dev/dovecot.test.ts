@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -23,6 +23,8 @@ describe('local Dovecot', { skip: dovecotMissingReason() }, () => {
 
   before(async () => {
     workDir = await mkdtemp(join(tmpdir(), 'mq-dovecot-'));
+    // Dovecot's unprivileged processes must enter the directory; mkdtemp creates it with mode 0700.
+    await chmod(workDir, 0o755);
     server = await startDovecot({ dir: join(workDir, 'd'), users: [{ user: 'agent', password: 'pw' }], pop3: true, tls: true });
   });
 

@@ -28,7 +28,7 @@ function dovecotMissingReason(): string | false {
   }
 }
 
-/** A small CRLF message; the 8-bit UTF-8 line checks that bytes pass through unchanged. */
+/** Builds a small CRLF message whose 8-bit UTF-8 body line shows whether bytes pass through unchanged. */
 function rawMessage(subject: string): Buffer {
   return Buffer.from(
     [
@@ -165,7 +165,8 @@ describe('IMAP adapter against Dovecot', { skip: dovecotMissingReason() }, () =>
     const silent: Server = createServer((socket) => sockets.push(socket));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const address = silent.address();
-    assert.ok(address !== null && typeof address === 'object');
+    assert.ok(address !== null, 'the server must be listening');
+    assert.ok(typeof address === 'object', 'a TCP server has an object address');
     try {
       await expectFailure(connectImap({ ...plainSettings('download'), port: address.port, timeoutMs: 500 }, silentLogger), FailureType.Timeout);
     } finally {

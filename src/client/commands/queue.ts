@@ -1,13 +1,35 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { createQueue, findQueueByNumber, listQueues, requireQueueByNumber, setQueueActive, softDeleteQueue, suggestQueueNumber, type QueueRecord } from '../../db/queues.js';
+import type { Knex } from 'knex';
+import { createQueue, findQueueByNumber, listQueues, requireQueueByNumber, setQueueActive, softDeleteQueue, suggestQueueNumber, updateQueue, type QueueRecord } from '../../db/queues.js';
+import { listTemplates } from '../../db/templates.js';
+import { listTimeGroups } from '../../db/time-groups.js';
 import { validateQueueConfig } from '../../domain/queue-config.js';
 import type { CliContext } from '../context.js';
 import { printJson, printTable, terminalSafe } from '../output.js';
 import { queryQueueStatus, signalConfigChanged, signalMailArrived, signalSetActive, startQueueWorkflow } from '../queue-control.js';
 
-/** The `--json` form of a queue: stable field names, no secrets. */
-export function queueJson(queue: QueueRecord) {
+/** Names of templates and time groups by id, so queue output shows the names a queue file uses. */
+export interface QueueReferenceNames {
+  templates: ReadonlyMap<number, string>;
+  timeGroups: ReadonlyMap<number, string>;
+}
+
+/** Loads the names of every template and time group. */
+export async function loadQueueReferenceNames(db: Knex): Promise<QueueReferenceNames> {
+  const [templates, timeGroups] = await Promise.all([listTemplates(db), listTimeGroups(db)]);
+  return {
+    templates: new Map(templates.map((template) => [template.id, template.name])),
+    timeGroups: new Map(timeGroups.map((group) => [group.id, group.name])),
+  };
+}
+
+function nameOf(names: ReadonlyMap<number, string>, id: number | null): string | null {
+  return id === null ? null : (names.get(id) ?? `(missing id ${id})`);
+}
+
+/** The `--json` form of a queue: the field names of the queue file, no secrets. */
+export function queueJson(queue: QueueRecord, names: QueueReferenceNames) {
   return {
     number: queue.number,
     title: queue.title,
@@ -26,6 +48,25 @@ export function queueJson(queue: QueueRecord) {
       dontKeepEmails: queue.incoming.dontKeepEmails,
       folder: queue.incoming.folder,
     },
+    outgoing: queue.outgoing === null
+      ? null
+      : {
+          host: queue.outgoing.host,
+          port: queue.outgoing.port,
+          user: queue.outgoing.user,
+          security: queue.outgoing.security,
+          sslTrusted: queue.outgoing.sslTrusted,
+        },
+    senderAddress: queue.senderAddress,
+    replyTo: queue.replyTo,
+    senderInfoTemplate: nameOf(names.templates, queue.senderInfoTemplateId),
+    signatureTemplate: nameOf(names.templates, queue.signatureTemplateId),
+    npsSurveyTemplate: nameOf(names.templates, queue.npsTemplateId),
+    autoresponseTemplate: nameOf(names.templates, queue.autoresponseTemplateId),
+    timeGroup: nameOf(names.timeGroups, queue.timeGroupId),
+    autoresponseExceptions: queue.autoresponseExceptions,
+    autoresponseRateLimit: queue.autoresponseRateLimit,
+    postprocessing: queue.postprocessing,
     workflowId: `email-queue-${queue.number}`,
     createdAt: queue.createdAt,
     deletedAt: queue.deletedAt,
@@ -38,6 +79,20 @@ function parseQueueNumber(value: string): number {
     throw new Error(`Invalid queue number "${value}": use a positive whole number, as shown by \`mailqueue queue list\``);
   }
   return number;
+}
+
+/** Flattens nested objects to `outgoing.host`-style keys and lists to comma-separated text; null and undefined values are left out. */
+function flattenForDisplay(value: Record<string, unknown>, prefix = ''): Array<[string, string]> {
+  const lines: Array<[string, string]> = [];
+  for (const [key, entry] of Object.entries(value)) {
+    if (entry === null || entry === undefined) continue;
+
+    const name = `${prefix}${key}`;
+    if (Array.isArray(entry)) lines.push([name, entry.map(String).join(', ')]);
+    else if (typeof entry === 'object') lines.push(...flattenForDisplay(entry as Record<string, unknown>, `${name}.`));
+    else lines.push([name, String(entry)]);
+  }
+  return lines;
 }
 
 /** Reads and validates a queue file; throws one line per bad field. */
@@ -78,7 +133,7 @@ export function registerQueueCommands(program: Command, run: (action: (context: 
           await startQueueWorkflow(await context.temporal(), created);
         }
         if (options.json) {
-          printJson(queueJson(created));
+          printJson(queueJson(created, await loadQueueReferenceNames(context.db())));
         } else {
           process.stdout.write(`Created queue ${created.number} "${terminalSafe(created.title)}".${options.start ? ' Its workflow is running.' : ` Start it with: mailqueue queue start ${created.number}`}\n`);
         }
@@ -94,7 +149,8 @@ export function registerQueueCommands(program: Command, run: (action: (context: 
       run(async (context) => {
         const queues = await listQueues(context.db(), { includeDeleted: options.all });
         if (options.json) {
-          printJson(queues.map(queueJson));
+          const names = await loadQueueReferenceNames(context.db());
+          printJson(queues.map((q) => queueJson(q, names)));
           return;
         }
         printTable(
@@ -112,13 +168,31 @@ export function registerQueueCommands(program: Command, run: (action: (context: 
       run(async (context) => {
         const found = await findQueueByNumber(context.db(), parseQueueNumber(numberText), { includeDeleted: true });
         if (!found) throw new Error(`Queue ${numberText} does not exist: run \`mailqueue queue list --all\``);
+        const q = queueJson(found, await loadQueueReferenceNames(context.db()));
         if (options.json) {
-          printJson(queueJson(found));
+          printJson(q);
           return;
         }
-        const q = queueJson(found);
-        for (const [key, value] of Object.entries({ ...q, incoming: undefined, ...Object.fromEntries(Object.entries(q.incoming).map(([k, v]) => [`incoming.${k}`, v])) })) {
-          if (value !== undefined) process.stdout.write(`${key.padEnd(22)} ${terminalSafe(String(value))}\n`);
+        for (const [key, value] of flattenForDisplay(q)) {
+          process.stdout.write(`${key.padEnd(30)} ${terminalSafe(value)}\n`);
+        }
+      }),
+    );
+
+  queue
+    .command('update <number>')
+    .description("replace a queue's settings from a JSON file (see docs/queue-config.md); its running workflow reloads them")
+    .requiredOption('--file <path>', 'queue definition in JSON, with every field you want to keep, the passwords included')
+    .option('--json', 'print the updated queue as JSON')
+    .action((numberText: string, options: { file: string; json?: boolean }) =>
+      run(async (context) => {
+        const config = await readQueueFile(options.file);
+        const updated = await updateQueue(context.db(), context.secretKey(), parseQueueNumber(numberText), config);
+        const signalled = await signalConfigChanged(await context.temporal(), updated.number);
+        if (options.json) {
+          printJson(queueJson(updated, await loadQueueReferenceNames(context.db())));
+        } else {
+          process.stdout.write(signalled ? `Updated queue ${updated.number}; its workflow reloads the settings.\n` : `Updated queue ${updated.number}; its workflow is not running (mailqueue queue start ${updated.number}).\n`);
         }
       }),
     );

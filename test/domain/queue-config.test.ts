@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { defaultSenderAddress, validateQueueConfig } from '../../src/domain/queue-config.js';
+
+const incoming = { host: 'imap.example.com', user: 'support@example.com', password: 'imap-secret' };
+
+function errorsOf(document: unknown): string[] {
+  return validateQueueConfig(document).errors;
+}
+
+describe('validateQueueConfig', () => {
+  test('accepts incoming-only file', () => {
+    const result = validateQueueConfig({ title: 'Support', incoming });
+
+    assert.deepEqual(result.errors, []);
+    assert.equal(result.config?.outgoing, undefined);
+  });
+
+  test('accepts full outgoing settings', () => {
+    const result = validateQueueConfig({
+      title: 'Support',
+      incoming,
+      outgoing: { host: 'smtp.example.com', port: 465, user: 'support@example.com', password: 'smtp-secret', security: 'implicit-tls', sslTrusted: false },
+      senderAddress: 'help@example.com',
+      senderInfoTemplate: 'agent-name',
+      replyTo: '',
+      signatureTemplate: 'signature',
+      npsSurveyTemplate: 'nps',
+      autoresponseTemplate: 'thanks',
+      timeGroup: 'office-hours',
+      autoresponseExceptions: ['noreply@*', 'example.org'],
+      autoresponseRateLimit: { max: 2, windowSeconds: 600 },
+      postprocessing: { workflowType: 'classifyTicket', taskQueue: 'classifier' },
+    });
+
+    assert.deepEqual(result.errors, []);
+    assert.equal(result.config?.postprocessing?.timeoutSeconds, 600);
+  });
+
+  test('defaults outgoing port and security', () => {
+    const result = validateQueueConfig({ title: 'Support', incoming, outgoing: { host: 'smtp.example.com' } });
+
+    assert.equal(result.config?.outgoing?.port, 587);
+    assert.equal(result.config?.outgoing?.security, 'auto');
+  });
+
+  test('reports each bad field path', () => {
+    const errors = errorsOf({
+      title: 'Support',
+      incoming,
+      outgoing: { host: 'smtp.example.com', port: 70000, security: 'tls' },
+      senderAddress: 'not an address',
+      replyTo: 'nobody',
+      autoresponseExceptions: ['noreply@*', 'a@b@c', ''],
+      autoresponseRateLimit: { max: -1, windowSeconds: 60 },
+      postprocessing: { workflowType: 'classify ticket', taskQueue: '' },
+    });
+    const paths = errors.map((error) => error.slice(0, error.indexOf(':')));
+
+    for (const path of [
+      'outgoing.port',
+      'outgoing.security',
+      'senderAddress',
+      'replyTo',
+      'autoresponseExceptions.1',
+      'autoresponseExceptions.2',
+      'autoresponseRateLimit',
+      'postprocessing.workflowType',
+      'postprocessing.taskQueue',
+    ]) {
+      assert.ok(paths.includes(path), `${path} missing from:\n${errors.join('\n')}`);
+    }
+  });
+
+  test('rejects unknown outgoing field', () => {
+    const errors = errorsOf({ title: 'Support', incoming, outgoing: { host: 'smtp.example.com', tls: true } });
+
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /^outgoing: .*"tls"/);
+  });
+
+  test('rejects user without password', () => {
+    const errors = errorsOf({ title: 'Support', incoming, outgoing: { host: 'smtp.example.com', user: 'support' } });
+
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /^outgoing\.password: /);
+  });
+
+  test('requires sender for non-address user', () => {
+    const errors = errorsOf({ title: 'Support', incoming: { ...incoming, user: 'support' }, outgoing: { host: 'smtp.example.com' } });
+
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /^senderAddress: .*"support"/);
+  });
+});
+
+describe('defaultSenderAddress', () => {
+  test('uses address-shaped incoming user', () => {
+    assert.equal(defaultSenderAddress({ incoming: { ...incoming, protocol: 'imap', ssl: true, sslTrusted: true, dontKeepEmails: false, folder: 'INBOX' } }), 'support@example.com');
+  });
+
+  test('returns null for plain login', () => {
+    assert.equal(defaultSenderAddress({ incoming: { ...incoming, user: 'support', protocol: 'imap', ssl: true, sslTrusted: true, dontKeepEmails: false, folder: 'INBOX' } }), null);
+  });
+});
