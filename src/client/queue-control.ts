@@ -3,6 +3,7 @@ import { TASK_QUEUE } from '../config.js';
 import type { QueueRecord } from '../db/queues.js';
 import { configChangedSignal, mailArrivedSignal, queueWorkflowId, setActiveSignal, statusQuery, type QueueStatus } from '../workflows/queue-definitions.js';
 import { emailQueueWorkflow } from '../workflows/queue-workflow.js';
+import { outboxDeliveryWorkflow, outboxDeliveryWorkflowId } from '../workflows/outbox-delivery-workflow.js';
 import { queueActiveKey, queueNumberKey, queueTitleKey } from '../workflows/search-attributes.js';
 
 /** Temporal-side operations on a queue's workflow, shared by the CLI, the dev stack and tests. */
@@ -74,4 +75,16 @@ export async function queryQueueStatus(client: Client, queueNumber: number): Pro
     if (error instanceof WorkflowNotFoundError) return null;
     throw error;
   }
+}
+
+/** Starts delivery of one outbox row; a delivery already running for the row is left alone. */
+export async function startOutboxDelivery(client: Client, outboxId: number, taskQueue: string = TASK_QUEUE): Promise<string> {
+  const workflowId = outboxDeliveryWorkflowId(outboxId);
+  await client.workflow.start(outboxDeliveryWorkflow, {
+    workflowId,
+    taskQueue,
+    args: [{ outboxId }],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+  });
+  return workflowId;
 }

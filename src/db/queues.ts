@@ -32,7 +32,7 @@ export interface StoredSmtpOutgoing {
   sslTrusted: boolean;
 }
 
-/** The Temporal workflow started for each new ticket. */
+/** The Temporal workflow each composed mail is handed to instead of being sent; see docs/postprocessing-events.md. */
 export interface PostprocessingSettings {
   workflowType: string;
   taskQueue: string;
@@ -234,7 +234,7 @@ function resolveSenderAddress(config: QueueConfig): string | null {
   return address;
 }
 
-/** The queue columns set from a config, the same on create and update. */
+/** Builds the queue columns that a config sets, the same on create and update. */
 function settingsColumns(config: QueueConfig, incoming: StoredImapIncoming, outgoing: StoredSmtpOutgoing | null, references: Record<string, number | null>): Record<string, unknown> {
   const postprocessing = config.postprocessing
     ? { ...config.postprocessing, timeoutSeconds: config.postprocessing.timeoutSeconds ?? DEFAULT_POSTPROCESSING_TIMEOUT_SECONDS }

@@ -51,8 +51,8 @@ function toRecord(row: TemplateRow): TemplateRecord {
 }
 
 /** Returns the problems with a name of a template or time group; empty when it is usable. */
-export function validateRecordName(name: unknown, what: string): string[] {
-  if (typeof name !== 'string' || name.trim() === '') return [`name is missing: give the ${what} a name such as "default".`];
+export function validateRecordName(name: unknown, recordType: string): string[] {
+  if (typeof name !== 'string' || name.trim() === '') return [`name is missing: give the ${recordType} a name such as "default".`];
   if (name !== name.trim()) return [`name ${JSON.stringify(name)} has spaces at its start or end: remove them.`];
   if (name.length > maxNameLength) return [`name is longer than ${maxNameLength} characters: shorten it.`];
   if (/[\u0000-\u001f\u007f]/.test(name)) return [`name ${JSON.stringify(name)} contains control characters: use printable characters only.`];

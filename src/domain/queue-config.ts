@@ -134,7 +134,7 @@ export const queueConfigSchema = z
     autoresponseExceptions: autoresponseExceptionsSchema.optional(),
     /** Auto-responses per recipient; omitted or null: DEFAULT_RATE_LIMIT. */
     autoresponseRateLimit: rateLimitSchema.nullable().optional(),
-    /** Temporal workflow started for each new ticket. */
+    /** Temporal workflow each composed mail is handed to instead of being sent; see docs/postprocessing-events.md. */
     postprocessing: postprocessingSchema.nullable().optional(),
   })
   .strict()

@@ -222,11 +222,11 @@ function partSource(template: TemplateSource, part: TemplatePart): string | null
 }
 
 /**
- * Validates every part of a template for its kind. Returns one message per problem, each
- * starting with the part (subject, text or html): an unknown variable (named, with the
- * allowed list), a syntax error (with Handlebars' message), a helper other than `if` and
- * `unless`, a partial, a decorator, triple braces in the html part, or a part the kind
- * does not have. An empty list means the template can be saved.
+ * Validates every part of a template for its kind and returns one message per problem.
+ * Each message starts with the part (subject, text or html). The problems are unknown
+ * variables (named, with the allowed list), syntax errors (with Handlebars' message),
+ * helpers other than `if` and `unless`, partials, decorators, triple braces in the html
+ * part, and parts the kind does not have. An empty list means the template can be saved.
  */
 export function validateTemplate(kind: TemplateKind, template: TemplateSource): string[] {
   const errors: string[] = [];
@@ -257,11 +257,12 @@ function restrictContext(kind: TemplateKind, context: TemplateContext): Record<s
 
   for (const variable of variablesByKind[kind]) {
     const [group, field] = variable.split('.');
-    const source = groups[group];
-    if (source === undefined || !Object.hasOwn(source, field)) continue;
-
+    // Every allowed group exists, so `{{#if customer.name}}` is false without a customer
+    // while `{{customer.name}}` still fails the strict lookup.
     restricted[group] ??= {};
-    restricted[group][field] = source[field];
+
+    const source = groups[group];
+    if (source !== undefined && source !== null && Object.hasOwn(source, field)) restricted[group][field] = source[field];
   }
 
   return restricted;

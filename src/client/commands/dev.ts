@@ -36,9 +36,9 @@ async function runDev(): Promise<void> {
       '',
       'Next, in another terminal:',
       '  npm run demo                                   # a local mailbox with sample mail becomes tickets',
-      '  npx mailqueue queue create --file queue.json   # your own mailbox (see docs/queue-config.md)',
-      '  npx mailqueue queue list',
-      '  npx mailqueue tickets list',
+      '  bin/mailqueue queue create --file queue.json   # your own mailbox (see docs/queue-config.md)',
+      '  bin/mailqueue queue list',
+      '  bin/mailqueue tickets list',
       '',
       'Press Ctrl-C to stop.',
       '',
@@ -99,7 +99,7 @@ async function runDemo(): Promise<void> {
     process.stdout.write(`\nQueue ${queue.number} turned ${files.length} messages into ${tickets.length} tickets:\n`);
     for (const ticket of tickets.reverse()) process.stdout.write(`  ${ticket.number}  ${ticket.title}  (${ticket.requesterAddress ?? 'no address'})\n`);
     process.stdout.write(
-      `\nTry: npx mailqueue tickets show ${tickets[0]?.number ?? '<number>'}\n     npx mailqueue queue status ${queue.number}\nThe workflow email-queue-${queue.number} is in the Temporal UI. Press Ctrl-C to end the demo (its queue is deleted, its tickets stay).\n`,
+      `\nTry: bin/mailqueue tickets show ${tickets[0]?.number ?? '<number>'}\n     bin/mailqueue queue status ${queue.number}\nThe workflow email-queue-${queue.number} is in the Temporal UI. Press Ctrl-C to end the demo (its queue is deleted, its tickets stay).\n`,
     );
 
     await waitForStopSignal();

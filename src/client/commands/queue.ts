@@ -28,7 +28,7 @@ function nameOf(names: ReadonlyMap<number, string>, id: number | null): string |
   return id === null ? null : (names.get(id) ?? `(missing id ${id})`);
 }
 
-/** The `--json` form of a queue: the field names of the queue file, no secrets. */
+/** Builds the `--json` form of a queue: the field names of the queue file, without secrets. */
 export function queueJson(queue: QueueRecord, names: QueueReferenceNames) {
   return {
     number: queue.number,
@@ -263,6 +263,8 @@ export function registerQueueCommands(program: Command, run: (action: (context: 
         }
         process.stdout.write(`queue        ${status.number} "${terminalSafe(status.title)}"\n`);
         process.stdout.write(`active       ${status.active}\n`);
+        process.stdout.write(`open         ${status.open === null ? 'always (no working hours)' : status.open}${status.nextOpenChangeAt ? ` (changes at ${status.nextOpenChangeAt})` : ''}\n`);
+        process.stdout.write(`outbox       ${status.outbox.pending} pending, ${status.outbox.failed} failed${status.outbox.lastFailure ? ` (latest: #${status.outbox.lastFailure.outboxId}: ${terminalSafe(status.outbox.lastFailure.reason)})` : ''}\n`);
         process.stdout.write(`last fetch   ${status.lastFetchAt ?? 'never'}\n`);
         process.stdout.write(`next poll    ${status.nextPollAt ?? '-'}\n`);
         process.stdout.write(`last error   ${status.lastError ? `${status.lastError.type}: ${terminalSafe(status.lastError.message)} (at ${status.lastError.at}, ${status.lastError.consecutive} in a row)` : 'none'}\n`);

@@ -18,7 +18,7 @@ const templateFileSchema = z
   })
   .strict();
 
-/** The `--json` form of a template. */
+/** Builds the `--json` form of a template. */
 export function templateJson(template: TemplateRecord) {
   return {
     name: template.name,

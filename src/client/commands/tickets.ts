@@ -1,4 +1,10 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import type { Command } from 'commander';
+import { detectMimeType } from 'nodemailer/lib/mime-funcs/mime-types';
+import { composeAgentReply } from '../../activities/reply.js';
+import { logger } from '../../logger.js';
+import { startOutboxDelivery } from '../queue-control.js';
 import { requireQueueByNumber } from '../../db/queues.js';
 import { listUnthreadedMessages, loadTicketView } from '../../db/ticket-views.js';
 import { listTickets, type TicketRecord } from '../../db/tickets.js';
@@ -80,9 +86,37 @@ export function registerTicketCommands(program: Command, run: (action: (context:
           }
           process.stdout.write(`\n${message.text.trim()}\n`);
         }
+        for (const mail of view.outbox) {
+          process.stdout.write(`\nOutgoing #${mail.id} ${mail.kind} to ${mail.recipients.join(', ')}: ${mail.state}${mail.failureReason ? ` (${terminalSafe(mail.failureReason)})` : ''}${mail.state === 'pending' && mail.lastError ? ` (last attempt: ${terminalSafe(mail.lastError)})` : ''}\n`);
+        }
         for (const event of view.events) {
           process.stdout.write(`\nEvent ${event.kind} at ${event.createdAt}: ${JSON.stringify(event.data)}\n`);
         }
+      }),
+    );
+
+  tickets
+    .command('reply <number>')
+    .description("reply to a ticket's customer through its queue (sender info, signature, survey block, threading headers)")
+    .requiredOption('--as <alias>', 'the agent writing, by user alias (mailqueue users list)')
+    .requiredOption('--body-file <path>', 'plain text body')
+    .option('--html-file <path>', 'HTML body, sent beside the text')
+    .option('--attach <path>', 'attach a file (repeat for several)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--json', 'print JSON')
+    .action((numberText: string, options: { as: string; bodyFile: string; htmlFile?: string; attach: string[]; json?: boolean }) =>
+      run(async (context) => {
+        const text = await readFile(options.bodyFile, 'utf8');
+        const html = options.htmlFile === undefined ? null : await readFile(options.htmlFile, 'utf8');
+        const attachments = await Promise.all(
+          options.attach.map(async (path) => ({ filename: basename(path), contentType: detectMimeType(path), content: await readFile(path) })),
+        );
+        const reply = await composeAgentReply(context.db(), { ticketNumber: parsePositive(numberText, 'ticket number'), userAlias: options.as, text, html, attachments }, logger);
+        const workflowId = await startOutboxDelivery(await context.temporal(), reply.outboxId);
+        if (options.json) {
+          printJson({ outboxId: reply.outboxId, messageId: reply.messageId, recipient: reply.recipient, workflowId });
+          return;
+        }
+        process.stdout.write(`Reply queued as outgoing #${reply.outboxId} to ${reply.recipient} (Message-ID <${reply.messageId}>, delivery workflow ${workflowId}).\n`);
       }),
     );
 

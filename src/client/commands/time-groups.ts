@@ -17,7 +17,7 @@ const timeGroupFileSchema = z
   })
   .strict();
 
-/** The `--json` form of a time group: the same shape as its file, plus the creation time. */
+/** Builds the `--json` form of a time group: the shape of its file, plus the creation time. */
 export function timeGroupJson(group: TimeGroupRecord) {
   return { name: group.name, ...group.definition, createdAt: group.createdAt };
 }

@@ -4,7 +4,7 @@ import { createUser, listUsers, type UserRecord } from '../../db/users.js';
 import type { CliContext } from '../context.js';
 import { printJson, printTable, terminalSafe } from '../output.js';
 
-/** The `--json` form of a user. */
+/** Builds the `--json` form of a user. */
 export function userJson(user: UserRecord) {
   return { alias: user.alias, name: user.name, email: user.email, createdAt: user.createdAt };
 }

@@ -1,0 +1,10 @@
+// Type declarations for async-exit-hook 2.x, which ships none. Only what src/dev uses.
+declare module 'async-exit-hook' {
+  interface AsyncExitHook {
+    (hook: (done?: () => void) => void): void;
+    /** Stops listening to a process event (`SIGINT`, `exit`, …) that the module hooked. */
+    unhookEvent(event: string): void;
+  }
+  const exitHook: AsyncExitHook;
+  export default exitHook;
+}
