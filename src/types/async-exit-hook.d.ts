@@ -4,6 +4,8 @@ declare module 'async-exit-hook' {
     (hook: (done?: () => void) => void): void;
     /** Stops listening to a process event (`SIGINT`, `exit`, …) that the module hooked. */
     unhookEvent(event: string): void;
+    /** Events currently hooked. */
+    hookedEvents(): string[];
   }
   const exitHook: AsyncExitHook;
   export default exitHook;

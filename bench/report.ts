@@ -1,0 +1,58 @@
+/**
+ * Plain-text output of the benchmarks: one table per benchmark and a summary table,
+ * each row with our number, the same-run baseline's number and ours/baseline.
+ */
+import { ratio } from './stats.js';
+
+/** One compared number: ours and the baseline's, in the same unit. */
+export interface Measurement {
+  benchmark: string;
+  metric: string;
+  unit: string;
+  ours: number;
+  baseline: number;
+}
+
+/** Three significant digits, without exponent notation for the ranges seen here. */
+export function formatNumber(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  const magnitude = Math.abs(value);
+  if (magnitude >= 100) return value.toFixed(0);
+  if (magnitude >= 10) return value.toFixed(1);
+  if (magnitude >= 1) return value.toFixed(2);
+  return value.toPrecision(3);
+}
+
+/** Bytes as MiB with one decimal. */
+export function mebibytes(bytes: number): number {
+  return Math.round((bytes / (1024 * 1024)) * 10) / 10;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => row[column].length)));
+  const line = (cells: string[]): string => `| ${cells.map((cell, column) => cell.padEnd(widths[column])).join(' | ')} |`;
+  const rule = `| ${widths.map((width) => '-'.repeat(width)).join(' | ')} |`;
+  return [line(header), rule, ...rows.map(line)].join('\n');
+}
+
+function measurementCells(measurement: Measurement): string[] {
+  return [
+    `${measurement.metric} (${measurement.unit})`,
+    formatNumber(measurement.ours),
+    formatNumber(measurement.baseline),
+    `${formatNumber(ratio(measurement.ours, measurement.baseline))}x`,
+  ];
+}
+
+/** Table of one benchmark's measurements; `oursName` and `baselineName` head the columns. */
+export function sectionTable(oursName: string, baselineName: string, measurements: readonly Measurement[]): string {
+  return table(['metric', oursName, baselineName, 'ours/baseline'], measurements.map(measurementCells));
+}
+
+/** The final table over every benchmark. */
+export function summaryTable(measurements: readonly Measurement[]): string {
+  return table(
+    ['benchmark', 'metric', 'ours', 'baseline', 'ours/baseline'],
+    measurements.map((measurement) => [measurement.benchmark, ...measurementCells(measurement)]),
+  );
+}

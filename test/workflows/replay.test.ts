@@ -1,0 +1,132 @@
+/**
+ * Replays recorded workflow histories against the current workflow code, so a change that
+ * would break running workflows (non-determinism) fails here instead of in production.
+ *
+ * The histories in test/workflows/histories/ come from real runs against Dovecot, PostgreSQL,
+ * an SMTP server and the Temporal dev server. After an intentional, versioned workflow change
+ * (one that uses `patched()` or a new workflow type), keep the old files and add new ones; only
+ * re-record in place when no workflow of the old shape runs anywhere:
+ *
+ *   npm run build && RECORD_HISTORIES=1 node --test dist/test/workflows/replay.test.js
+ *
+ * then commit the changed JSON files. Recording also checks that no password reached a history.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+
+import { Worker } from '@temporalio/worker';
+
+import { queryQueueStatus, signalMailArrived, signalSetActive, startQueueWorkflow } from '../../src/client/queue-control.js';
+import { createQueue } from '../../src/db/queues.js';
+import { createTemplate } from '../../src/db/templates.js';
+import { workflowsPath } from '../../src/worker.js';
+import { outboxDeliveryWorkflowId } from '../../src/workflows/outbox-delivery-workflow.js';
+import { appendMessages } from '../support/imap-admin.js';
+import { startCaptureSmtpServer } from '../support/smtp-capture.js';
+import { newSecretKey, startTestDatabase, startTestDovecot, startTestTemporal, startTestWorker, waitFor } from '../support/environment.js';
+import { adminSettings, countRows, customerMessage, historyFromPlain, historyToPlain, queueConfigFor, workflowIdOf, type TestMailbox } from './fixtures.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const historiesDir = join(repoRoot, 'test', 'workflows', 'histories');
+const recording = process.env.RECORD_HISTORIES === '1';
+
+const recordBox: TestMailbox = { user: 'replay@desk.example.com', password: 'replay-Pw-0c4e-never-in-history' };
+const QUEUE_NUMBER = 41;
+
+function historyFiles(): string[] {
+  return existsSync(historiesDir) ? readdirSync(historiesDir).filter((name) => name.endsWith('.json')).sort() : [];
+}
+
+describe('record histories', { skip: recording ? false : 'set RECORD_HISTORIES=1 to re-record' }, () => {
+  const stops: Array<() => Promise<void>> = [];
+
+  after(async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  });
+
+  test('record real runs', async () => {
+    const database = await startTestDatabase();
+    stops.push(database.stop);
+    const temporal = await startTestTemporal();
+    stops.push(temporal.stop);
+    const mail = await startTestDovecot([recordBox]);
+    stops.push(mail.stop);
+    const smtp = await startCaptureSmtpServer({ mode: 'plain' });
+    stops.push(() => smtp.close());
+    const secretKey = newSecretKey();
+    const worker = await startTestWorker({ temporalAddress: temporal.address, db: database.db, secretKey });
+    stops.push(worker.stop);
+
+    const server = { host: mail.dovecot.host, port: mail.dovecot.imapPort };
+    const admin = adminSettings(server.host, server.port, recordBox);
+    await createTemplate(database.db, { name: 'replay-autoresponse', kind: 'autoresponse', subject: 'Received: {{ticket.title}}', text: 'Ticket {{ticket.number}}.\n' });
+    const queue = await createQueue(database.db, secretKey, {
+      ...queueConfigFor(QUEUE_NUMBER, recordBox, server),
+      outgoing: { host: '127.0.0.1', port: smtp.port, security: 'none' },
+      senderAddress: recordBox.user,
+      autoresponseTemplate: 'replay-autoresponse',
+    });
+
+    // Fetch, thread, respond and deliver.
+    await appendMessages(admin, 'INBOX', [customerMessage('replay', 1, recordBox.user)]);
+    await startQueueWorkflow(temporal.client, queue);
+    const outboxId = await waitFor('the auto-response sent', async () => {
+      const row: { id: number } | undefined = await database.db('outbox').where({ queue_id: queue.id, state: 'sent' }).first('id');
+      return row?.id;
+    });
+
+    // Pause, then resume with new mail waiting.
+    await signalSetActive(temporal.client, QUEUE_NUMBER, false);
+    await waitFor('paused', async () => ((await queryQueueStatus(temporal.client, QUEUE_NUMBER))?.active === false ? true : undefined));
+    await appendMessages(admin, 'INBOX', [customerMessage('replay', 2, recordBox.user)]);
+    await signalMailArrived(temporal.client, QUEUE_NUMBER);
+    await signalSetActive(temporal.client, QUEUE_NUMBER, true);
+    await waitFor('second message threaded', async () => ((await countRows(database.db, 'tickets', { queue_id: queue.id })) === 2 ? true : undefined));
+    await waitFor('second cycle finished', async () => ((await queryQueueStatus(temporal.client, QUEUE_NUMBER))?.counters.cycles === 2 ? true : undefined));
+
+    mkdirSync(historiesDir, { recursive: true });
+    const recorded: Array<[string, string]> = [
+      ['queue-workflow.json', workflowIdOf(QUEUE_NUMBER)],
+      ['outbox-delivery-workflow.json', outboxDeliveryWorkflowId(outboxId)],
+    ];
+    for (const [file, workflowId] of recorded) {
+      const history = historyToPlain(await temporal.client.workflow.getHandle(workflowId).fetchHistory());
+      const text = `${JSON.stringify(history, null, 2)}\n`;
+      assert.equal(text.includes(recordBox.password), false, `${file}: the mailbox password is in the history`);
+      writeFileSync(join(historiesDir, file), text);
+    }
+  });
+});
+
+describe('replay recorded histories', () => {
+  const files = historyFiles();
+
+  before(() => {
+    assert.ok(files.length >= 2, `expected recorded histories in ${historiesDir}; record them with RECORD_HISTORIES=1`);
+  });
+
+  test('histories hold no password', () => {
+    for (const file of files) {
+      const text = readFileSync(join(historiesDir, file), 'utf8');
+      assert.equal(text.includes(recordBox.password), false, `${file} contains the mailbox password`);
+    }
+  });
+
+  test('histories cover the whole cycle', () => {
+    const queueHistory = readFileSync(join(historiesDir, 'queue-workflow.json'), 'utf8');
+    for (const activity of ['fetchNewMail', 'threadPendingMessages', 'decideAutoresponses']) {
+      assert.ok(queueHistory.includes(`"${activity}"`), `the queue history never ran ${activity}`);
+    }
+    assert.ok(queueHistory.includes('"setActive"'), 'the queue history has no pause or resume');
+  });
+
+  for (const file of files) {
+    test(`replays ${file.replace(/\.json$/, '')}`, async () => {
+      const history = historyFromPlain(JSON.parse(readFileSync(join(historiesDir, file), 'utf8')));
+      await Worker.runReplayHistory({ workflowsPath }, history);
+    });
+  }
+});
