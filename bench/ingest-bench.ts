@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { ingestRawMessage, type IngestOutcome } from '../src/activities/ingest.js';
 import type { BenchInput } from './inputs.js';
 import { createBenchQueue } from './queues.js';
-import { sectionTable, type Measurement } from './report.js';
+import { roundsLine, sectionTable, type Measurement } from './report.js';
 import { summariseRounds, timeRound, type Round } from './stats.js';
 
 export interface IngestBenchOptions {
@@ -88,6 +88,7 @@ export async function runIngestBench(db: Knex, secretKey: Buffer, inputs: readon
   ];
 
   console.log(sectionTable('ingestRawMessage', 'INSERT bytea', measurements));
+  console.log(roundsLine('ingestRawMessage', ours, 'INSERT bytea', baseline));
   console.log(
     `ingest outcomes over all rounds: stored ${counts.stored}, duplicate ${counts.duplicate}, ` +
       `already stored ${counts['already-stored']}, stored with a parse error ${counts.parseFailed}`,

@@ -7,7 +7,7 @@ import PostalMime from 'postal-mime';
 import { parseMessage } from '../src/mail/parse.js';
 import type { BenchInput } from './inputs.js';
 import { MemorySampler } from './memory.js';
-import { mebibytes, sectionTable, type Measurement } from './report.js';
+import { mebibytes, roundsLine, sectionTable, type Measurement } from './report.js';
 import { summariseRounds, timeRound, type Round } from './stats.js';
 
 export interface ParseBenchOptions {
@@ -100,6 +100,7 @@ export async function runParseBench(inputs: readonly BenchInput[], options: Pars
   ];
 
   console.log(sectionTable(ours.name, baseline.name, measurements));
+  console.log(roundsLine(ours.name, ours.rounds, baseline.name, baseline.rounds));
   console.log(`failed or incomplete parses over all rounds: ${ours.name} ${ours.failures}, ${baseline.name} ${baseline.failures}`);
   return measurements;
 }

@@ -2,7 +2,7 @@
  * Plain-text output of the benchmarks: one table per benchmark and a summary table,
  * each row with our number, the same-run baseline's number and ours/baseline.
  */
-import { ratio } from './stats.js';
+import { ratio, roundRate, type Round } from './stats.js';
 
 /** One compared number: ours and the baseline's, in the same unit. */
 export interface Measurement {
@@ -55,4 +55,13 @@ export function summaryTable(measurements: readonly Measurement[]): string {
     ['benchmark', 'metric', 'ours', 'baseline', 'ours/baseline'],
     measurements.map((measurement) => [measurement.benchmark, ...measurementCells(measurement)]),
   );
+}
+
+/**
+ * One line with every round's throughput for both sides, in items per second, so the
+ * reader sees how far the rounds spread around the reported median.
+ */
+export function roundsLine(oursName: string, ours: readonly Round[], baselineName: string, baseline: readonly Round[]): string {
+  const rates = (rounds: readonly Round[]): string => rounds.map((round) => formatNumber(roundRate(round))).join(', ');
+  return `throughput per round (items/s): ${oursName} ${rates(ours)}; ${baselineName} ${rates(baseline)}`;
 }

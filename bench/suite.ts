@@ -2,7 +2,7 @@
  * The `npm run bench` sequence: parse, ingest and threading benchmarks, each against a
  * baseline measured in this run on this machine, then one summary table.
  */
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { childLogger } from '../src/logger.js';
 import { newSecretKey, startTestDatabase } from '../test/support/environment.js';
 import { runIngestBench } from './ingest-bench.js';
@@ -37,6 +37,8 @@ function printMachine(): void {
     `node ${process.version}, ${process.platform}/${process.arch}, ${processors.length} CPUs (${processors[0]?.model ?? 'unknown model'}), ` +
       `${mebibytes(totalmem())} MiB RAM, full GC before each measured side: ${collectsGarbage ? 'yes' : 'no'}`,
   );
+  // Other processes share the CPUs; a load above the CPU count makes every number noisier.
+  console.log(`load average at start (1, 5, 15 min): ${loadavg().map((load) => load.toFixed(2)).join(', ')}`);
 }
 
 /**

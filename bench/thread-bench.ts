@@ -9,7 +9,7 @@ import { storeMessage } from '../src/db/messages.js';
 import { contentHash } from '../src/mail/content-hash.js';
 import { generateConversation } from './conversation.js';
 import { createBenchQueue } from './queues.js';
-import { sectionTable, type Measurement } from './report.js';
+import { roundsLine, sectionTable, type Measurement } from './report.js';
 import { summariseRounds, type Round } from './stats.js';
 
 export interface ThreadBenchOptions {
@@ -131,5 +131,6 @@ export async function runThreadBench(db: Knex, secretKey: Buffer, options: Threa
     { benchmark: 'threading', metric: 'throughput', unit: 'msg/s', ours: summariseRounds(ours).perSecond, baseline: summariseRounds(baseline).perSecond },
   ];
   console.log(sectionTable('threadPendingMessages', 'SELECT by id', measurements));
+  console.log(roundsLine('threadPendingMessages', ours, 'SELECT by id', baseline));
   return measurements;
 }

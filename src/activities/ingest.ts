@@ -20,9 +20,9 @@ export interface IngestOptions {
 export type IngestOutcome = StoreMessageOutcome & { parseFailed: boolean };
 
 /**
- * Parses and stores one raw message in its own transaction. Parsing never throws
- * (a message that fails to parse is stored raw with its error), so one bad message
- * cannot stop the caller's loop; only database errors propagate.
+ * Parses and stores one raw message in its own transaction. Parsing never throws,
+ * because a message that fails to parse is stored raw with its error. So one bad
+ * message cannot stop the caller's loop, and only database errors propagate.
  */
 export async function ingestRawMessage(db: Knex, raw: Buffer, options: IngestOptions, log: Logger): Promise<IngestOutcome> {
   const parsed = await parseMessage(raw, { maxBytes: options.maxMessageBytes, timeoutMs: options.parseTimeoutMs });

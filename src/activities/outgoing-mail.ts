@@ -8,7 +8,7 @@ import type { SendingProfile } from '../db/sending-profile.js';
 import { FailureType, MailqueueError } from '../errors.js';
 import { composeMail, trimReferences, type OutgoingAttachment } from '../mail/compose.js';
 
-/** The customer message an outgoing mail answers. */
+/** The customer message an outgoing mail replies to. */
 export interface AnsweredMessage {
   rowId: number;
   messageId: string;

@@ -44,7 +44,10 @@ function assemble(body: string, blocks: Array<string | null>, separator: string)
   return [body, ...blocks.filter((block): block is string => block !== null && block.trim() !== '')].join(separator);
 }
 
-/** Where the reply goes: Reply-To of the last customer message, else its Sender when From names several, else From, else the requester. */
+/**
+ * Picks the reply's recipient: Reply-To of the last customer message, else its Sender
+ * when From names several mailboxes, else From, else the ticket's requester.
+ */
 function replyRecipient(last: LastCustomerMessage | undefined, requester: string | null): { name: string; address: string } | null {
   const candidates = last ? [...last.reply_to, ...(last.from.length > 1 && last.sender ? [last.sender] : []), ...last.from] : [];
   const found = candidates.find((entry) => entry.address);

@@ -19,7 +19,7 @@ export interface SendDependencies {
 
 export type SendOutcome = { state: 'sent'; alreadySent: boolean } | { state: 'failed'; reason: string };
 
-/** How an outbox row is delivered: directly over SMTP, or handed to the queue's postprocessing event. */
+/** Delivery route of an outbox row: directly over SMTP, or through the queue's postprocessing event. */
 export type OutboxRoute =
   | { mode: 'done'; state: string }
   | { mode: 'direct' }
@@ -117,7 +117,7 @@ export async function sendOutboxMail(deps: SendDependencies, outboxId: number): 
   }
 }
 
-/** Where a row goes next; `done` when it was sent or failed already. */
+/** Returns the row's delivery route, or `done` when it was sent or failed already. */
 export async function routeOutbox(deps: SendDependencies, outboxId: number): Promise<OutboxRoute> {
   const row = await findOutbox(deps.db, outboxId);
   if (row === null) throw new MailqueueError(FailureType.InvalidConfiguration, `Outbox row ${outboxId} does not exist`, { outboxId });

@@ -188,7 +188,7 @@ async function placeMessage(
   return { state: 'threaded', ticketId, rule: decision.rule === 'no-match' ? 'new' : `new:${decision.rule}`, created: true };
 }
 
-/** A delivery report joins the ticket of the mail it reports on, as a delivery-failure event; never a new ticket. */
+/** Attaches a delivery report to the ticket of the mail it reports on, as a delivery-failure event; it never opens a ticket. */
 async function placeBounce(trx: Knex.Transaction, queue: QueueRecord, message: PendingMessageRow): Promise<Placement> {
   const reported = message.bounce_report?.originalMessageIds ?? [];
   const candidates = [...reported, ...message.in_reply_to, ...[...message.references].reverse()];

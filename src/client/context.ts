@@ -30,7 +30,7 @@ export function readEnvFile(path: string): Record<string, string> {
 }
 
 /**
- * The environment for client commands: the process environment, with values a
+ * Reads the environment for client commands: the process environment, with values a
  * running dev stack wrote to `var/dev.env` filling whatever is not set.
  */
 export function clientEnvironment(): Environment {

@@ -66,7 +66,7 @@ export function signalConfigChanged(client: Client, queueNumber: number): Promis
   return withRunningWorkflow(client, queueNumber, (handle) => handle.signal(configChangedSignal));
 }
 
-/** The workflow's `status`, or null when no workflow runs for the queue. */
+/** Queries the workflow's `status`; returns null when no workflow runs for the queue. */
 export async function queryQueueStatus(client: Client, queueNumber: number): Promise<QueueStatus | null> {
   const handle = client.workflow.getHandle(queueWorkflowId(queueNumber));
   try {

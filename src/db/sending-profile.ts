@@ -11,7 +11,7 @@ export interface StoredTemplate extends TemplateSource {
   kind: TemplateKind;
 }
 
-/** How a queue sends: everything outgoing mail needs except the SMTP password. */
+/** Sending settings of a queue: everything outgoing mail needs except the SMTP password. */
 export interface SendingProfile {
   queueId: number;
   queueNumber: number;
@@ -76,7 +76,7 @@ export async function loadSendingProfile(db: Knex, queueId: number): Promise<Sen
   };
 }
 
-/** Every address this installation receives or sends as: mail from these is our own. */
+/** Loads every address this installation receives or sends as; mail from these is our own. */
 export async function loadOwnAddresses(db: Knex): Promise<Set<string>> {
   const rows: Array<{ user: string | null; sender_address: string | null; reply_to: string | null }> = await db('queues').select(db.raw("incoming->>'user' as user"), 'sender_address', 'reply_to');
   const addresses = new Set<string>();

@@ -35,14 +35,14 @@ export interface AutoresponseFacts {
 
 export type AutoresponseDecision = { send: true; recipient: string } | { send: false; reason: string };
 
-/** Local parts that belong to machines or to nobody: never answered. */
+/** Local parts of machine and unattended mailboxes, which never get an auto-response. */
 const machineLocalPart = /^(mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?|notifications?)([+-].*)?$/i;
 
 function localPart(address: string): string {
   return address.slice(0, address.lastIndexOf('@'));
 }
 
-/** Picks where an answer goes: Reply-To when present, else Sender when From names several people, else From. */
+/** Picks the recipient of a response: Reply-To when present, else Sender when From names several people, else From. */
 export function responseRecipient(facts: Pick<AutoresponseFacts, 'fromAddress' | 'multipleFrom' | 'senderAddress' | 'replyToAddresses'>): string | null {
   const replyTo = facts.replyToAddresses[0];
   if (replyTo) return normaliseAddress(replyTo);
@@ -62,7 +62,7 @@ export function decideAutoresponse(facts: AutoresponseFacts): AutoresponseDecisi
 
   if (facts.messageIdIsOurs) return { send: false, reason: 'own-message-id' };
 
-  // A name-only From gives no address we could trust; never answer a guessed one.
+  // A name-only From gives no address we could trust, and a guessed one never gets mail.
   if (facts.fromAddress === null && !facts.multipleFrom) return { send: false, reason: 'sender-address-missing' };
   const recipient = responseRecipient(facts);
   if (recipient === null) return { send: false, reason: 'sender-address-missing' };

@@ -13,8 +13,8 @@ const bookkeeping = proxyActivities<QueueActivities>({
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
 });
 
-// Temporary SMTP failures retry with backoff for up to two days, as mail servers do;
-// permanent ones come back as a `failed` outcome, not as an error.
+// Temporary SMTP failures retry with backoff for up to two days, as mail servers do.
+// Permanent ones come back as a `failed` outcome, not as an error.
 const delivery = proxyActivities<OutboxActivities>({
   startToCloseTimeout: '5 minutes',
   scheduleToCloseTimeout: '2 days',

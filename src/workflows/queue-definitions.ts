@@ -1,8 +1,8 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 
 /**
- * Messages of the queue workflow. Clients import these constants; nobody spells
- * a signal or query name as a string.
+ * Signals and queries of the queue workflow. Clients import these constants
+ * instead of spelling a signal or query name as a string.
  */
 
 /** Pause (false) or resume (true) receiving. Outgoing mail is not affected. */
@@ -49,7 +49,7 @@ export interface QueueCursor {
   lastUid: number;
 }
 
-/** What the `status` query returns: plain JSON. */
+/** Result of the `status` query, as plain JSON. */
 export interface QueueStatus {
   queueId: number;
   number: number;

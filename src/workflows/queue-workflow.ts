@@ -32,9 +32,9 @@ const settingsActivities = proxyActivities<QueueActivities>({
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: ['QueueNotFound'] },
 });
 
-// Mail activities retry a few times quickly; after that the workflow records the
+// Mail activities retry a few times quickly. After that the workflow records the
 // error in `status` and waits with its own growing backoff, so a wrong password
-// neither kills the workflow nor spins.
+// neither kills the workflow nor makes it spin.
 const mailActivities = proxyActivities<QueueActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '2 minutes',
@@ -43,7 +43,7 @@ const mailActivities = proxyActivities<QueueActivities>({
 
 /** Fetch batches per cycle before threading; the rest waits for the next cycle. */
 const MAX_FETCH_BATCHES_PER_CYCLE = 20;
-/** Longest wait after repeated failures. */
+/** Maximum wait after repeated failures, in milliseconds. */
 const MAX_ERROR_BACKOFF_MS = 30 * 60 * 1000;
 /** Cycles before continue-as-new even if the server does not suggest it. */
 const MAX_CYCLES_PER_RUN = 1000;
@@ -71,8 +71,8 @@ async function reloadSettings(queueId: number): Promise<QueueRuntimeSettings | n
 
 /**
  * Starts one delivery workflow per pending outbox row. The workflow id is derived
- * from the row, so a row whose delivery already runs is not started twice; children
- * are abandoned so deliveries outlive a continue-as-new of the queue workflow.
+ * from the row, so a row whose delivery already runs is not started twice. Children
+ * are abandoned, so deliveries outlive a continue-as-new of the queue workflow.
  */
 async function startDeliveriesFor(pendingIds: number[]): Promise<number> {
   let started = 0;
@@ -92,7 +92,7 @@ async function startDeliveriesFor(pendingIds: number[]): Promise<number> {
 }
 
 /**
- * One long-lived workflow per email queue: fetch → thread → (route) → respond →
+ * Runs one email queue for as long as it exists: fetch → thread → (route) → respond →
  * delete from server when configured → wait for the poll interval or a signal.
  */
 export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<void> {
@@ -115,7 +115,7 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
   let nextOpenChangeAt: number | null = null;
   let outbox: QueueStatus['outbox'] = { pending: 0, failed: 0, lastFailure: null };
 
-  // Working hours are state: recomputed from workflow time, so replay gives the same answer.
+  // Working hours are state, recomputed from workflow time, so a replay computes the same value.
   const refreshWorkingHours = (): void => {
     const group = settings.timeGroup;
     if (group === null) {
