@@ -16,7 +16,7 @@ export interface GeneratedMessage {
 /** Every message before this index starts a conversation, so replies have several to choose from. */
 const openingMessages = 20;
 
-/** After the opening, every fourth message starts a conversation; the rest are replies. */
+/** After the opening, every fourth message starts a conversation and the rest are replies. */
 const newThreadEvery = 4;
 
 /** References kept on a reply, newest last, as mail clients trim long chains. */

@@ -17,7 +17,7 @@ export interface IngestBenchOptions {
   warmupItems: number;
 }
 
-/** Table of the baseline; created by the benchmark in its throwaway database. */
+/** Table of the baseline, created by the benchmark in its throwaway database. */
 const rawTable = 'bench_raw_messages';
 
 type OutcomeCounts = Record<IngestOutcome['status'] | 'parseFailed', number>;
@@ -26,7 +26,7 @@ async function insertRaw(db: Knex, raw: Buffer): Promise<void> {
   await db.raw(`INSERT INTO ${rawTable} (raw) VALUES (?)`, [raw]);
 }
 
-/** One round of ours into a fresh queue; distinct source keys and UIDs per round keep every row new. */
+/** Ingests one round into a fresh queue. Distinct source keys and UIDs per round keep every row new. */
 async function ingestRound(db: Knex, secretKey: Buffer, inputs: readonly BenchInput[], round: string, counts: OutcomeCounts, log: Logger): Promise<Round> {
   const queue = await createBenchQueue(db, secretKey, `ingest ${round}`);
 

@@ -16,7 +16,7 @@ export interface BenchInput {
 /** The shared test-data folder next to the repository. */
 export const sharedRoot: string = resolve(repoRoot, '..', 'shared');
 
-/** Deepest folder nesting followed; the corpus is about six levels deep. */
+/** Maximum folder depth followed. The corpus is about six levels deep. */
 const maxDepth = 12;
 
 function listEmlFiles(directory: string, depth: number): string[] {
@@ -33,7 +33,7 @@ function listEmlFiles(directory: string, depth: number): string[] {
 
 /**
  * Reads every `.eml` file of the shared corpus and cases, sorted by path so every run
- * sees the same order. Returns null when `../shared` does not exist, so the caller can
+ * uses the same order. Returns null when `../shared` does not exist, so the caller can
  * skip the benchmarks that need it.
  */
 export function loadSharedInputs(): BenchInput[] | null {

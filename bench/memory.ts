@@ -15,9 +15,9 @@ export interface MemoryPeak {
 const sampleIntervalMs = 5;
 
 /**
- * Returns a function that runs a full garbage collection, or null when V8 refuses.
- * The flag is set at run time because `npm run bench` starts node without --expose-gc;
- * collecting before each side keeps one side's garbage out of the other's peak.
+ * Returns a function that runs a full garbage collection, or null when V8 rejects the flag.
+ * The flag is set at run time because `npm run bench` starts node without --expose-gc.
+ * Collecting before each side keeps one side's garbage out of the other's peak.
  */
 function loadCollector(): (() => void) | null {
   try {
@@ -31,7 +31,7 @@ function loadCollector(): (() => void) | null {
 
 const collector = loadCollector();
 
-/** True when a full collection runs before each side; the report says so. */
+/** True when a full collection runs before each side. The report prints it. */
 export const collectsGarbage: boolean = collector !== null;
 
 /** Records the peak RSS and heap used between start() and stop(). */
@@ -46,7 +46,7 @@ export class MemorySampler {
     this.timer = setInterval(() => this.sample(), sampleIntervalMs);
   }
 
-  /** Takes one sample now; call it between items. */
+  /** Takes one sample now. Call it between items. */
   sample(): void {
     const usage = process.memoryUsage();
     this.peak = {

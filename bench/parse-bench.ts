@@ -11,16 +11,16 @@ import { mebibytes, roundsLine, sectionTable, type Measurement } from './report.
 import { summariseRounds, timeRound, type Round } from './stats.js';
 
 export interface ParseBenchOptions {
-  /** Measured rounds per side; the median round is reported. */
+  /** Measured rounds per side. The median round is reported. */
   rounds: number;
   /** Inputs parsed by each side before measuring, to warm up the JIT. */
   warmupItems: number;
 }
 
-/** Longest wait for one bare-library parse, in milliseconds; parseMessage uses the same default budget. */
+/** Maximum wait for one bare-library parse, in milliseconds, the same as parseMessage's default budget. */
 const baselineBudgetMs = 5000;
 
-/** What our worker runs, so the baseline does the same library work. */
+/** Library options our worker uses, so the baseline does the same library work. */
 const libraryOptions = { forceRfc822Attachments: true, attachmentEncoding: 'arraybuffer' } as const;
 
 interface Side {
@@ -31,7 +31,7 @@ interface Side {
   failures: number;
 }
 
-/** Parses with the bare library; false when it throws or exceeds the budget. */
+/** Parses with the bare library. Returns false when it throws or exceeds the budget. */
 async function parseWithLibrary(raw: Buffer): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const budget = new Promise<false>((done) => {
@@ -39,7 +39,7 @@ async function parseWithLibrary(raw: Buffer): Promise<boolean> {
   });
 
   try {
-    // NOTE: a synchronous loop inside the library would block this race; the corpus has none today.
+    // NOTE: a synchronous loop inside the library would block this race. The corpus triggers none today.
     return await Promise.race([PostalMime.parse(raw, libraryOptions).then(() => true), budget]);
   } catch {
     return false;

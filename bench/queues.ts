@@ -5,7 +5,7 @@
 import type { Knex } from 'knex';
 import { createQueue, type QueueRecord } from '../src/db/queues.js';
 
-/** First queue number the benchmarks use; a fresh benchmark database has no queues. */
+/** First queue number the benchmarks use. A fresh benchmark database has no queues. */
 const firstBenchQueueNumber = 9000;
 
 let nextNumber = firstBenchQueueNumber;

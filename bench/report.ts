@@ -44,12 +44,12 @@ function measurementCells(measurement: Measurement): string[] {
   ];
 }
 
-/** Table of one benchmark's measurements; `oursName` and `baselineName` head the columns. */
+/** Formats the table of one benchmark's measurements, with `oursName` and `baselineName` as column heads. */
 export function sectionTable(oursName: string, baselineName: string, measurements: readonly Measurement[]): string {
   return table(['metric', oursName, baselineName, 'ours/baseline'], measurements.map(measurementCells));
 }
 
-/** The final table over every benchmark. */
+/** Formats the final table over every benchmark. */
 export function summaryTable(measurements: readonly Measurement[]): string {
   return table(
     ['benchmark', 'metric', 'ours', 'baseline', 'ours/baseline'],
@@ -58,8 +58,8 @@ export function summaryTable(measurements: readonly Measurement[]): string {
 }
 
 /**
- * One line with every round's throughput for both sides, in items per second, so the
- * reader sees how far the rounds spread around the reported median.
+ * Formats one line with every round's throughput for both sides, in items per second,
+ * to show how far the rounds spread around the reported median.
  */
 export function roundsLine(oursName: string, ours: readonly Round[], baselineName: string, baseline: readonly Round[]): string {
   const rates = (rounds: readonly Round[]): string => rounds.map((round) => formatNumber(roundRate(round))).join(', ');

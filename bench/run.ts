@@ -1,8 +1,7 @@
 /**
- * Entry of `npm run bench`. Logging defaults to errors only so that the per-message
- * log lines neither flood the tables nor cost time in the measured code; set LOG_LEVEL
- * to see them. The level must be set before the logger module loads, hence the
- * dynamic import.
+ * Entry of `npm run bench`. Logging defaults to errors only, so per-message log lines
+ * neither flood the tables nor cost time in the measured code. Set LOG_LEVEL to see them.
+ * The level is read when the logger module loads, so the benchmarks are imported after it.
  */
 process.env.LOG_LEVEL ??= 'error';
 

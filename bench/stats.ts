@@ -13,7 +13,7 @@ export interface Round {
   itemMs: number[];
 }
 
-/** What a side's median round says. */
+/** Summary of a side's median round. */
 export interface RoundSummary {
   rounds: number;
   items: number;

@@ -12,11 +12,11 @@ import { runParseBench } from './parse-bench.js';
 import { mebibytes, summaryTable, type Measurement } from './report.js';
 import { runThreadBench } from './thread-bench.js';
 
-/** Default measured rounds per side; BENCH_ROUNDS overrides it. Three keeps the run near a minute on two cores. */
+/** Default number of measured rounds per side, overridden by BENCH_ROUNDS. Three keeps the run near 75 seconds on two cores. */
 const defaultRounds = 3;
 const maxRounds = 20;
 
-/** Pending messages per threading round, as the benchmark specification asks. */
+/** Pending messages per threading round, as the benchmark specification requires. */
 const threadMessages = 500;
 
 function roundsFromEnvironment(): number {
@@ -37,13 +37,13 @@ function printMachine(): void {
     `node ${process.version}, ${process.platform}/${process.arch}, ${processors.length} CPUs (${processors[0]?.model ?? 'unknown model'}), ` +
       `${mebibytes(totalmem())} MiB RAM, full GC before each measured side: ${collectsGarbage ? 'yes' : 'no'}`,
   );
-  // Other processes share the CPUs; a load above the CPU count makes every number noisier.
+  // Other processes share the CPUs, and a load above the CPU count makes every number noisier.
   console.log(`load average at start (1, 5, 15 min): ${loadavg().map((load) => load.toFixed(2)).join(', ')}`);
 }
 
 /**
- * Runs every benchmark and prints the results; throws on a setup failure. The database
- * starts only after the parse benchmark so PostgreSQL does not compete for the CPUs there.
+ * Runs every benchmark and prints the results. Throws when a setup step fails. The database
+ * starts only after the parse benchmark, so PostgreSQL does not compete for the CPUs there.
  */
 export async function runBenchmarks(): Promise<void> {
   const rounds = roundsFromEnvironment();

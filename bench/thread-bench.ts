@@ -32,7 +32,7 @@ interface PreparedRound {
   expectedNewTickets: number;
 }
 
-/** Stores one round's conversation as pending rows in a fresh queue; not timed. */
+/** Stores one round's conversation as pending rows in a fresh queue. Not timed. */
 async function prepareRound(db: Knex, secretKey: Buffer, round: number, count: number): Promise<PreparedRound> {
   const queue = await createBenchQueue(db, secretKey, `thread round${round}`);
   const messages = generateConversation(count, `r${round}`, queue.incoming.user, conversationStartMs);
@@ -60,7 +60,7 @@ async function prepareRound(db: Knex, secretKey: Buffer, round: number, count: n
   return { queueId: queue.id, rowIds, expectedNewTickets: messages.filter((message) => message.startsThread).length };
 }
 
-/** The baseline: one SELECT by primary key per row, the read threading does for each message. */
+/** Selects each row by primary key, one query per row: the read that threading does for each message. */
 async function selectRound(db: Knex, rowIds: readonly number[]): Promise<Round> {
   const started = performance.now();
   let found = 0;

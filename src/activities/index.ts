@@ -1,5 +1,5 @@
 import { getQueueById } from '../db/queues.js';
-import { deleteStoredFromServer, type DeleteResult } from './delete.js';
+import { removeStoredFromFolder, type DeleteResult } from './remove-stored.js';
 import { fetchNewMail, type FetchDependencies, type FetchResult } from './fetch.js';
 import { translateFailures } from './failures.js';
 import { threadPendingMessages, type ThreadResult } from './thread.js';
@@ -28,6 +28,8 @@ export interface QueueRuntimeSettings {
   active: boolean;
   pollIntervalSeconds: number;
   dontKeepEmails: boolean;
+  /** Folder stored messages are moved to, or null. */
+  processedFolder: string | null;
   /** Working hours, or null when the queue is always open. */
   timeGroup: TimeGroup | null;
 }
@@ -52,6 +54,7 @@ export function createActivities(deps: ActivityDependencies) {
           active: queue.active,
           pollIntervalSeconds: queue.pollIntervalSeconds,
           dontKeepEmails: queue.incoming.dontKeepEmails,
+          processedFolder: queue.incoming.processedFolder ?? null,
         };
       });
     },
@@ -64,8 +67,8 @@ export function createActivities(deps: ActivityDependencies) {
       return translateFailures(() => threadPendingMessages(deps.db, queueId, deps.logger));
     },
 
-    async deleteStoredFromServer(queueId: number): Promise<DeleteResult> {
-      return translateFailures(() => deleteStoredFromServer(deps, queueId));
+    async removeStoredFromFolder(queueId: number): Promise<DeleteResult> {
+      return translateFailures(() => removeStoredFromFolder(deps, queueId));
     },
 
     /** @param open working hours state held by the workflow: false closed, null no time group. */

@@ -18,6 +18,8 @@ export interface StoredImapIncoming {
   sslTrusted: boolean;
   dontKeepEmails: boolean;
   folder: string;
+  /** Folder stored messages are moved to, or null to leave them (absent in rows written before this setting). */
+  processedFolder?: string | null;
 }
 
 /** Outgoing settings as stored: the password lives in `credentials`, referenced by id. */
@@ -204,6 +206,7 @@ function storedIncoming(config: QueueConfig, credentialId: number): StoredImapIn
     ssl: config.incoming.ssl,
     sslTrusted: config.incoming.sslTrusted,
     dontKeepEmails: config.incoming.dontKeepEmails,
+    processedFolder: config.incoming.processedFolder ?? null,
     folder: config.incoming.folder,
   };
 }

@@ -29,8 +29,18 @@ export const imapIncomingSchema = z
     /** Delete each message from the server once it is stored. */
     dontKeepEmails: z.boolean().default(false),
     folder: z.string().min(1).default('INBOX'),
+    /** Move each message to this folder once it is stored, instead of leaving it in `folder`. */
+    processedFolder: z.string().min(1).nullable().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((incoming, context) => {
+    if (incoming.dontKeepEmails && incoming.processedFolder != null) {
+      context.addIssue({ code: 'custom', path: ['processedFolder'], message: 'cannot be combined with dontKeepEmails: a message is either deleted or moved' });
+    }
+    if (incoming.processedFolder != null && incoming.processedFolder === incoming.folder) {
+      context.addIssue({ code: 'custom', path: ['processedFolder'], message: `must differ from folder "${incoming.folder}"` });
+    }
+  });
 
 /** Security modes of the outgoing connection; see `resolveSecurity` in src/mail/smtp.ts. */
 export const smtpSecurityModes = ['auto', 'implicit-tls', 'starttls-required', 'starttls-opportunistic', 'none'] as const;

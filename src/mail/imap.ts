@@ -249,6 +249,24 @@ class ImapFolderSession implements IncomingFolderSession {
     await this.run('UID EXPUNGE', () => this.client.messageDelete(toSequenceSet(unique), { uid: true }));
   }
 
+  async move(uids: number[], folder: string): Promise<void> {
+    this.assertOpen();
+    assertUids(uids);
+    const unique = [...new Set(uids)];
+    if (unique.length === 0) {
+      return;
+    }
+    const folders = await this.run('LIST', () => this.client.list());
+    if (!folders.some((entry) => entry.path === folder)) {
+      await this.run('CREATE', () => this.client.mailboxCreate(folder));
+    }
+    // imapflow uses UID MOVE when the server has MOVE, else COPY, \Deleted and expunge.
+    const moved = await this.run('UID MOVE', () => this.client.messageMove(toSequenceSet(unique), folder, { uid: true }));
+    if (moved === false) {
+      throw new MailqueueError(FailureType.ProtocolError, `IMAP server ${this.context.host} did not move messages to folder "${folder}"`, { folder });
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) {
       return;

@@ -49,6 +49,8 @@ export interface IncomingFolderSession {
   download(uids: number[]): Promise<FetchedMessage[]>;
   /** Deletes the given UIDs (flag \Deleted and expunge those UIDs only). */
   delete(uids: number[]): Promise<void>;
+  /** Moves the given UIDs to `folder`, creating the folder when it does not exist. */
+  move(uids: number[], folder: string): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -26,6 +26,7 @@ export interface QueueCounters {
   crossQueueDuplicates: number;
   held: number;
   deletedFromServer: number;
+  movedToProcessedFolder: number;
   autoresponsesQueued: number;
   autoresponsesSkipped: number;
   deliveriesStarted: number;
@@ -94,6 +95,7 @@ export function emptyCounters(): QueueCounters {
     crossQueueDuplicates: 0,
     held: 0,
     deletedFromServer: 0,
+    movedToProcessedFolder: 0,
     autoresponsesQueued: 0,
     autoresponsesSkipped: 0,
     deliveriesStarted: 0,

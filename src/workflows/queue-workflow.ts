@@ -107,7 +107,8 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
   let mailArrived = false;
   let configChanged = false;
   let nextPollAt: string | null = null;
-  const counters = carried?.counters ?? emptyCounters();
+  // Counters added since the carried state was written start at zero.
+  const counters = { ...emptyCounters(), ...carried?.counters };
   let lastFetchAt = carried?.lastFetchAt ?? null;
   let lastError: QueueError | null = carried?.lastError ?? null;
   let cursor = carried?.cursor ?? null;
@@ -217,9 +218,10 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
       }
       await startDeliveries();
 
-      if (settings.dontKeepEmails) {
-        const deleted = await mailActivities.deleteStoredFromServer(input.queueId);
-        counters.deletedFromServer += deleted.deleted;
+      if (settings.dontKeepEmails || settings.processedFolder !== null) {
+        const removed = await mailActivities.removeStoredFromFolder(input.queueId);
+        counters.deletedFromServer += removed.deleted;
+        counters.movedToProcessedFolder += removed.moved;
       }
       counters.cycles += 1;
       lastError = null;

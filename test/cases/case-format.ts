@@ -28,6 +28,10 @@ export interface CaseExpectation {
   autoresponse_to?: string[];
   subject?: string;
   subjects?: Record<string, string>;
+  subject_any_of?: string[] | Record<string, string[]>;
+  body_contains_any_of?: Record<string, string[]>;
+  body_must_not_contain?: string[] | Record<string, string[]>;
+  customers?: string[] | Record<string, string>;
   normalized_subject_of_inputs?: Record<string, string>;
   from_names?: Record<string, string>;
   requesters?: Record<string, string>;

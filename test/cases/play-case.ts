@@ -10,7 +10,7 @@ import type { ImapConnectionSettings } from '../../src/mail/incoming.js';
 import type { ParsedAddress } from '../../src/mail/parsed-message.js';
 import { queryQueueStatus, signalMailArrived, startQueueWorkflow } from '../../src/client/queue-control.js';
 import { queueWorkflowId } from '../../src/workflows/queue-definitions.js';
-import { appendMessages, recreateFolder } from '../support/imap-admin.js';
+import { appendMessages, listUids, recreateFolder } from '../support/imap-admin.js';
 import { testLogger } from '../support/environment.js';
 import { billingMailbox, supportMailbox, type CaseEnvironment } from './case-environment.js';
 import { descriptiveKeys, type CaseAttachmentExpectation, type CaseExpectation } from './case-format.js';
@@ -31,6 +31,15 @@ export interface CaseDefinition {
 }
 
 const TAG_TEMPLATE = '[Ticket#{number}]';
+
+/** `config` entries this runner applies to the case's queues; any other entry is reported as not checked. */
+const supportedConfigKeys = new Set(['autoresponse_exceptions', 'after_processing', 'max_message_bytes']);
+
+/** The folder named by a `move to 'Folder'` after-processing setting, or null. */
+function processedFolderOf(expected: CaseExpectation): string | null {
+  const match = /move to '([^']+)'/i.exec(expected.config?.after_processing ?? '');
+  return match ? match[1] : null;
+}
 const FIRST_TICKET_NUMBER = 100001;
 const INPUT_TIMEOUT_MS = 60_000;
 const AUTORESPONSE_TEMPLATE = 'case-autoresponse';
@@ -74,6 +83,8 @@ interface CaseState {
   attachments: AttachmentRow[];
   events: Array<{ ticket_id: number; kind: string; data: { recipients?: Array<{ address: string; status: string | null }> } }>;
   autoresponses: Array<{ recipients: string[] }> | null;
+  /** Messages left in the support mailbox's INBOX and in its processed folder (when one is configured). */
+  mailbox: { inbox: number; processed: number };
 }
 
 function imapSettings(environment: CaseEnvironment, mailbox: { user: string; password: string }): ImapConnectionSettings {
@@ -108,7 +119,18 @@ async function createCaseQueue(environment: CaseEnvironment, number: number, tit
     // Long poll interval: inputs are fetched on the mailArrived signal, one at a time.
     pollIntervalSeconds: 3600,
     maxMessageBytes: typeof expected.config?.max_message_bytes === 'number' ? expected.config.max_message_bytes : 26_214_400,
-    incoming: { protocol: 'imap', host: environment.dovecot.host, port: environment.dovecot.imapPort, user: mailbox.user, password: mailbox.password, ssl: false, sslTrusted: true, dontKeepEmails: false, folder: 'INBOX' },
+    incoming: {
+      protocol: 'imap',
+      host: environment.dovecot.host,
+      port: environment.dovecot.imapPort,
+      user: mailbox.user,
+      password: mailbox.password,
+      ssl: false,
+      sslTrusted: true,
+      dontKeepEmails: false,
+      folder: 'INBOX',
+      processedFolder: processedFolderOf(expected),
+    },
   });
   return queue;
 }
@@ -165,7 +187,23 @@ async function readState(environment: CaseEnvironment, inputRows: Map<number, nu
   for (const row of participantRows) participants.set(row.ticket_id, [...(participants.get(row.ticket_id) ?? []), row.address]);
   const attachments: AttachmentRow[] = await db('attachments').whereIn('message_row_id', rows.map((row) => row.id)).select('message_row_id', 'filename', 'content_type', 'size', 'content_id', 'inline', 'sha256');
   const events = await db('ticket_events').whereIn('ticket_id', tickets.map((ticket) => ticket.id)).select('ticket_id', 'kind', 'data');
-  return { inputs, tickets, participants, attachments, events, autoresponses: await readAutoresponses(environment, queues) };
+  return { inputs, tickets, participants, attachments, events, autoresponses: await readAutoresponses(environment, queues), mailbox: { inbox: 0, processed: 0 } };
+}
+
+/** Counts the support mailbox's messages; with a processed folder, waits until the queue has moved them. */
+async function readMailbox(environment: CaseEnvironment, expected: CaseExpectation): Promise<{ inbox: number; processed: number }> {
+  const settings = imapSettings(environment, supportMailbox);
+  const folder = processedFolderOf(expected);
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const inbox = (await listUids(settings, 'INBOX')).length;
+    if (folder === null) return { inbox, processed: 0 };
+    if (inbox === 0 || Date.now() > deadline) {
+      const processed = (await listUids(settings, folder).catch(() => [])).length;
+      return { inbox, processed };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 /** Auto-responses the queues decided to send, or null while the product has no outbox. */
@@ -260,6 +298,15 @@ const checks: Record<string, Check> = {
       return actual === subject ? [] : [`normalised subject of ${input}: expected ${JSON.stringify(subject)}, got ${JSON.stringify(actual)}`];
     }),
 
+  subject_any_of: (expected, state) => {
+    const options = expected.subject_any_of;
+    const byInput: Record<string, string[]> = Array.isArray(options) ? { 1: options as string[] } : ((options ?? {}) as Record<string, string[]>);
+    return Object.entries(byInput).flatMap(([input, subjects]) => {
+      const actual = state.inputs.get(Number(input))?.subject ?? '';
+      return subjects.includes(actual) ? [] : [`subject of ${input} ${JSON.stringify(actual)} is none of ${JSON.stringify(subjects)}`];
+    });
+  },
+
   from_names: (expected, state) =>
     Object.entries(expected.from_names ?? {}).flatMap(([input, name]) => {
       const actual = state.inputs.get(Number(input))?.from[0]?.name;
@@ -272,6 +319,36 @@ const checks: Record<string, Check> = {
       const body = row ? compactSpaces(visibleText(row)) : '';
       return needles.filter((needle) => !body.includes(compactSpaces(needle))).map((needle) => `body of ${input} lacks ${JSON.stringify(needle)} (body starts ${JSON.stringify(body.slice(0, 120))})`);
     }),
+
+  body_contains_any_of: (expected, state) =>
+    Object.entries((expected.body_contains_any_of ?? {}) as Record<string, string[]>).flatMap(([input, needles]) => {
+      const row = state.inputs.get(Number(input));
+      const body = row ? compactSpaces(visibleText(row)) : '';
+      return needles.some((needle) => body.includes(compactSpaces(needle))) ? [] : [`body of ${input} contains none of ${JSON.stringify(needles)}`];
+    }),
+
+  body_must_not_contain: (expected, state) => {
+    const value = expected.body_must_not_contain;
+    const byInput: Record<string, string[]> = Array.isArray(value) ? Object.fromEntries([...state.inputs.keys()].map((input) => [String(input), value as string[]])) : ((value ?? {}) as Record<string, string[]>);
+    return Object.entries(byInput).flatMap(([input, needles]) => {
+      const row = state.inputs.get(Number(input));
+      const body = row ? `${row.text}\n${row.html ?? ''}`.toLowerCase() : '';
+      return needles.filter((needle) => body.includes(needle.toLowerCase())).map((needle) => `body of ${input} still contains ${JSON.stringify(needle)}`);
+    });
+  },
+
+  customers: (expected, state) => {
+    const value = expected.customers;
+    if (Array.isArray(value)) {
+      const requesters = state.tickets.map((ticket) => ticket.requester_address);
+      return (value as string[]).filter((address) => !requesters.includes(address.toLowerCase())).map((address) => `${address} is no ticket's customer`);
+    }
+    return Object.entries((value ?? {}) as Record<string, string>).flatMap(([input, description]) => {
+      const address = description.split(/\s+/)[0].toLowerCase();
+      const requester = ticketOf(state, Number(input))?.requester_address;
+      return requester === address ? [] : [`customer of ${input}: expected ${address}, got ${requester}`];
+    });
+  },
 
   body_html_present: (_expected, state) => (state.inputs.get(1)?.html ? [] : ['input 1 has no HTML body']),
 
@@ -358,6 +435,22 @@ const checks: Record<string, Check> = {
 
   must_not_block_later_messages: (_expected, state) => [...state.inputs].filter(([, row]) => row.state === 'pending').map(([input]) => `input ${input} never processed`),
 
+  config: (expected) => {
+    const unsupported = Object.keys(expected.config ?? {}).filter((key) => !supportedConfigKeys.has(key));
+    const badMove = expected.config?.after_processing !== undefined && processedFolderOf(expected) === null;
+    return [...unsupported.map((key) => `config.${key} is not supported by this runner`), ...(badMove ? [`config.after_processing "${expected.config?.after_processing}" is not a move`] : [])];
+  },
+
+  mailbox_actions: (expected, state) => {
+    const folder = processedFolderOf(expected);
+    if (folder === null) return ['mailbox_actions needs config.after_processing'];
+    const inputs = expected.inputs?.length ?? 0;
+    const failures: string[] = [];
+    if (state.mailbox.inbox !== 0) failures.push(`${state.mailbox.inbox} messages left in INBOX`);
+    if (state.mailbox.processed !== inputs) failures.push(`${state.mailbox.processed} messages in ${folder}, expected ${inputs}`);
+    return failures;
+  },
+
   autoresponses: (expected, state) =>
     state.autoresponses === null || state.autoresponses.length === expected.autoresponses ? [] : [`auto-responses: expected ${expected.autoresponses}, got ${state.autoresponses.length}`],
 
@@ -423,6 +516,7 @@ export async function playCase(environment: CaseEnvironment, definition: CaseDef
     }
 
     const state = await readState(environment, inputRows, queues);
+    state.mailbox = await readMailbox(environment, expected);
     for (const key of Object.keys(expected)) {
       if (descriptiveKeys.has(key)) continue;
       const check = checks[key];

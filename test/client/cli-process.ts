@@ -10,8 +10,8 @@ export const cliPath = resolve(dirname(fileURLToPath(import.meta.url)), '..', '.
 const mailqueueVariables = ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'MAILQUEUE_SECRET_KEY', 'MAILQUEUE_VAR_DIR', 'LOG_LEVEL'];
 
 /**
- * The environment for a CLI child process: the parent's, without any mailqueue setting,
- * plus `settings`. MAILQUEUE_VAR_DIR points at a folder without `dev.env`, so a dev stack
+ * Builds the environment for a CLI child process: the parent's, without any mailqueue
+ * setting, plus `settings`. MAILQUEUE_VAR_DIR points at a folder without `dev.env`, so a dev stack
  * running on this machine cannot fill in what a test left out on purpose.
  */
 export function mailqueueEnvironment(settings: Record<string, string>): NodeJS.ProcessEnv {
@@ -30,7 +30,10 @@ export interface CliResult {
 export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<CliResult> {
   return new Promise((resolvePromise) => {
     execFile(process.execPath, [cliPath, ...args], { env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+      let code = 0;
+      if (error !== null) {
+        code = typeof error.code === 'number' ? error.code : 1;
+      }
       resolvePromise({ code, stdout, stderr });
     });
   });

@@ -13,8 +13,8 @@ export interface TestMailbox {
 }
 
 /**
- * A small plain-text customer message with a unique Message-ID, CRLF line ends.
- * `tag` makes Message-ID and subject unique per test.
+ * Builds a small plain-text customer message with CRLF line ends.
+ * `tag` and `index` make its Message-ID and subject unique.
  */
 export function customerMessage(tag: string, index: number, to: string): Buffer {
   return Buffer.from(
@@ -38,7 +38,7 @@ export function adminSettings(host: string, port: number, mailbox: TestMailbox):
   return { host, port, user: mailbox.user, password: mailbox.password, ssl: false, sslTrusted: false };
 }
 
-/** A queue file for `mailbox` on the local Dovecot; a long poll interval so only signals fetch. */
+/** Builds a queue file for `mailbox` on the local Dovecot, with an hour's poll interval so only signals fetch. */
 export function queueConfigFor(number: number, mailbox: TestMailbox, server: { host: string; port: number }, incoming: Partial<QueueConfig['incoming']> = {}): QueueConfig {
   return {
     number,
@@ -73,7 +73,7 @@ const { temporal } = proto;
 type History = proto.temporal.api.history.v1.IHistory;
 
 /**
- * History as plain JSON (protobufjs `toObject` form: 64-bit numbers and bytes as strings).
+ * Converts a history to plain JSON (protobufjs `toObject` form: 64-bit numbers and bytes as strings).
  * NOTE: `historyToJSON`/`historyFromJSON` of @temporalio/common throw "type must be a Type" in this
  * install, because @temporalio/common and @temporalio/proto each carry their own protobufjs copy.
  */
@@ -82,12 +82,12 @@ export function historyToPlain(history: History): Record<string, unknown> {
   return temporal.api.history.v1.History.toObject(message, { longs: String, enums: String, bytes: String });
 }
 
-/** The inverse of `historyToPlain`: a History message that `Worker.runReplayHistory` accepts. */
+/** Converts `historyToPlain` output back to a History message for `Worker.runReplayHistory`. */
 export function historyFromPlain(plain: unknown): proto.temporal.api.history.v1.History {
   return temporal.api.history.v1.History.fromObject(plain as Record<string, unknown>);
 }
 
-/** The event history of a workflow's latest run, as JSON text, to search it for secrets. */
+/** Fetches the event history of a workflow's latest run as JSON text, to search it for secrets. */
 export async function historyJson(client: Client, workflowId: string): Promise<string> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   return JSON.stringify(historyToPlain(history));

@@ -27,7 +27,7 @@ const pauseBox: TestMailbox = { user: 'pause@desk.example.com', password: 'pause
 const authBox: TestMailbox = { user: 'auth@desk.example.com', password: 'auth-right-Pw-9e3f' };
 const tlsBox: TestMailbox = { user: 'tls@desk.example.com', password: 'tls-Pw-2a8b' };
 const purgeBox: TestMailbox = { user: 'purge@desk.example.com', password: 'purge-Pw-6d0c' };
-/** What the wrong-password queue stores; Dovecot knows only authBox.password. */
+/** Password of the wrong-password queue; Dovecot accepts only authBox.password. */
 const wrongPassword = 'auth-WRONG-Pw-5f7a';
 const allPasswords = [flowBox, pauseBox, authBox, tlsBox, purgeBox].map((box) => box.password).concat(wrongPassword);
 
@@ -92,9 +92,11 @@ describe('queue workflow', () => {
       assert.equal(current.cursor?.folder, 'INBOX');
       assert.equal(current.cursor?.uidValidity, cursorRow.uid_validity);
       assert.equal(current.cursor?.lastUid, uids[uids.length - 1]);
-      assert.ok(current.lastFetchAt !== null && Date.now() - Date.parse(current.lastFetchAt) < 60_000, `lastFetchAt ${current.lastFetchAt} is not recent`);
+      assert.notEqual(current.lastFetchAt, null);
+      assert.ok(Date.now() - Date.parse(current.lastFetchAt ?? '') < 60_000, `lastFetchAt ${current.lastFetchAt} is not recent`);
       assert.equal(current.active, true);
-      assert.ok(current.nextPollAt !== null && Date.parse(current.nextPollAt) > Date.now() + 3_000_000, `nextPollAt ${current.nextPollAt} ignores the 3600 s poll interval`);
+      assert.notEqual(current.nextPollAt, null);
+      assert.ok(Date.parse(current.nextPollAt ?? '') > Date.now() + 3_000_000, `nextPollAt ${current.nextPollAt} ignores the 3600 s poll interval`);
     });
 
     test('second start is a no-op', async () => {
@@ -168,7 +170,8 @@ describe('queue workflow', () => {
       const handle = temporal.client.workflow.getHandle(workflowIdOf(13));
       assert.equal((await handle.describe()).status.name, 'RUNNING');
       const authFailures = mail.dovecot.logTail().split('\n').filter((line) => line.includes('auth failed') && line.includes(authBox.user)).length;
-      assert.ok(authFailures >= 1 && authFailures <= 4, `${authFailures} failed logins in 20 s`);
+      assert.ok(authFailures >= 1, 'Dovecot logged no failed login for the queue');
+      assert.ok(authFailures <= 4, `${authFailures} failed logins in 20 s`);
       const history = await handle.fetchHistory();
       const fetchesScheduled = (history.events ?? []).filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'fetchNewMail').length;
       assert.ok(fetchesScheduled <= 2, `${fetchesScheduled} fetch activities scheduled in 20 s`);
@@ -226,7 +229,8 @@ describe('queue workflow', () => {
         .select('item.deleted_from_server_at', 'message.created_at');
       assert.equal(items.length, 3);
       for (const item of items) {
-        assert.ok(item.deleted_from_server_at !== null && item.deleted_from_server_at >= item.created_at, 'a server copy was deleted before its row was stored');
+        assert.notEqual(item.deleted_from_server_at, null);
+        assert.ok((item.deleted_from_server_at ?? new Date(0)) >= item.created_at, 'a server copy was deleted before its row was stored');
       }
     });
   });

@@ -3,9 +3,9 @@
  * would break running workflows (non-determinism) fails here instead of in production.
  *
  * The histories in test/workflows/histories/ come from real runs against Dovecot, PostgreSQL,
- * an SMTP server and the Temporal dev server. After an intentional, versioned workflow change
- * (one that uses `patched()` or a new workflow type), keep the old files and add new ones; only
- * re-record in place when no workflow of the old shape runs anywhere:
+ * an SMTP server and the Temporal dev server. After an intentional workflow change that is
+ * versioned (with `patched()` or a new workflow type), keep the old files and add new ones.
+ * Re-record in place only when no workflow of the old shape runs anywhere:
  *
  *   npm run build && RECORD_HISTORIES=1 node --test dist/test/workflows/replay.test.js
  *
@@ -17,6 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
+import { DeterminismViolationError } from '@temporalio/workflow';
 import { Worker } from '@temporalio/worker';
 
 import { queryQueueStatus, signalMailArrived, signalSetActive, startQueueWorkflow } from '../../src/client/queue-control.js';
@@ -126,6 +127,12 @@ describe('replay recorded histories', () => {
       assert.ok(queueHistory.includes(`"${activity}"`), `the queue history never ran ${activity}`);
     }
     assert.ok(queueHistory.includes('"setActive"'), 'the queue history has no pause or resume');
+  });
+
+  test('changed history fails replay', async () => {
+    // Proves the replay can fail, because the edited history records another activity first.
+    const text = readFileSync(join(historiesDir, 'queue-workflow.json'), 'utf8').replace('"loadQueueSettings"', '"loadOtherSettings"');
+    await assert.rejects(Worker.runReplayHistory({ workflowsPath }, historyFromPlain(JSON.parse(text))), DeterminismViolationError);
   });
 
   for (const file of files) {

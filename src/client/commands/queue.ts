@@ -46,6 +46,7 @@ export function queueJson(queue: QueueRecord, names: QueueReferenceNames) {
       ssl: queue.incoming.ssl,
       sslTrusted: queue.incoming.sslTrusted,
       dontKeepEmails: queue.incoming.dontKeepEmails,
+      processedFolder: queue.incoming.processedFolder ?? null,
       folder: queue.incoming.folder,
     },
     outgoing: queue.outgoing === null

@@ -4,20 +4,24 @@ import type { FetchDependencies } from './fetch.js';
 
 export interface DeleteResult {
   deleted: number;
+  /** Moved to the queue's processed folder. */
+  moved: number;
   /** Server copies under an older UIDVALIDITY that can no longer be addressed. */
   unreachable: number;
 }
 
 /**
- * Deletes from the server exactly the copies whose message rows have committed
- * (`mailbox_items` rows are written in the same transaction as the message) and
- * marks them. A crash between the server delete and the mark repeats a delete of
- * UIDs that are already gone, which the server ignores.
+ * Deletes from the server folder ("don't keep emails"), or moves to the processed
+ * folder, exactly the copies whose message rows have committed (`mailbox_items` rows
+ * are written in the same transaction as the message), and marks them. A crash
+ * between the server command and the mark repeats it for UIDs that are already gone,
+ * which the server ignores.
  */
-export async function deleteStoredFromServer(deps: FetchDependencies, queueId: number): Promise<DeleteResult> {
+export async function removeStoredFromFolder(deps: FetchDependencies, queueId: number): Promise<DeleteResult> {
   const queue = await getQueueById(deps.db, queueId);
-  const result: DeleteResult = { deleted: 0, unreachable: 0 };
-  if (!queue.incoming.dontKeepEmails) {
+  const result: DeleteResult = { deleted: 0, moved: 0, unreachable: 0 };
+  const processedFolder = queue.incoming.processedFolder ?? null;
+  if (!queue.incoming.dontKeepEmails && processedFolder === null) {
     return result;
   }
   const folder = queue.incoming.folder;
@@ -39,7 +43,12 @@ export async function deleteStoredFromServer(deps: FetchDependencies, queueId: n
     try {
       const current = pending.filter((item) => item.uid_validity === session.state.uidValidity);
       const stale = pending.filter((item) => item.uid_validity !== session.state.uidValidity);
-      if (current.length > 0) {
+      if (current.length > 0 && processedFolder !== null) {
+        await session.move(current.map((item) => item.uid), processedFolder);
+        await markDeleted(deps.db, current.map((item) => item.id));
+        result.moved = current.length;
+        log.info({ uids: current.map((item) => item.uid), uidValidity: session.state.uidValidity, processedFolder }, 'stored messages moved to the processed folder');
+      } else if (current.length > 0) {
         await session.delete(current.map((item) => item.uid));
         await markDeleted(deps.db, current.map((item) => item.id));
         result.deleted = current.length;
@@ -48,7 +57,7 @@ export async function deleteStoredFromServer(deps: FetchDependencies, queueId: n
       if (stale.length > 0) {
         await markDeleted(deps.db, stale.map((item) => item.id));
         result.unreachable = stale.length;
-        log.warn({ count: stale.length }, 'stored messages under an old uidvalidity cannot be deleted; their new copies are');
+        log.warn({ count: stale.length }, 'stored messages under an old uidvalidity cannot be addressed; their copies under the new one are');
       }
     } finally {
       await session.close();

@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { createActivities, createOutboxActivities } from '../../src/activities/index.js';
+import { TASK_QUEUE } from '../../src/config.js';
+import type { QueueRecord } from '../../src/db/queues.js';
+import { createTemplate } from '../../src/db/templates.js';
+import { createTimeGroup } from '../../src/db/time-groups.js';
+import { writeInstallationSetting } from '../../src/db/settings.js';
+import { startDovecot, type DovecotServer } from '../../src/dev/dovecot.js';
+import { findTemporalTestServer } from '../../src/dev/tools.js';
+import { connectImap } from '../../src/mail/imap.js';
+import { sendRawMail } from '../../src/mail/smtp.js';
+import { workflowsPath } from '../../src/worker.js';
+import { mailArrivedSignal, queueWorkflowId, statusQuery, type QueueStatus } from '../../src/workflows/queue-definitions.js';
+import { emailQueueWorkflow } from '../../src/workflows/queue-workflow.js';
+import { newSecretKey, startTestDatabase, testLogger, waitFor, type TestDatabase } from '../support/environment.js';
+import { appendMessages } from '../support/imap-admin.js';
+import { startCaptureSmtpServer, type CaptureSmtpServer } from '../support/smtp-capture.js';
+import { createOutgoingQueue, customerMail, imapSettings, mailboxes, mailsTo, TAG_TEMPLATE } from './outgoing-environment.js';
+
+// The time-skipping server starts at the real current time and only moves forward, so
+// the dates are the next spring and autumn changes after this was written: Prague
+// switches to CEST on Sunday 2027-03-28 and back to CET on Sunday 2027-10-31.
+const SPRING_START = Date.parse('2027-03-26T15:00:00Z'); // Friday 16:00 CET, open
+const AUTUMN_START = Date.parse('2027-10-29T14:00:00Z'); // Friday 16:00 CEST, open
+
+let env: TestWorkflowEnvironment;
+let database: TestDatabase;
+let dovecot: DovecotServer;
+let dovecotDir: string;
+let smtp: CaptureSmtpServer;
+let worker: Worker;
+let workerRun: Promise<void>;
+const secretKey = newSecretKey();
+
+async function advanceTo(instantMs: number): Promise<void> {
+  const now = await env.currentTimeMs();
+  if (instantMs <= now) throw new Error(`Cannot move the test server back from ${new Date(now).toISOString()} to ${new Date(instantMs).toISOString()}`);
+  await env.sleep(instantMs - now);
+}
+
+/** The status once the workflow has handled everything up to now. */
+async function statusOf(queue: QueueRecord, accept: (status: QueueStatus) => boolean = () => true): Promise<QueueStatus> {
+  const handle = env.client.workflow.getHandle(queueWorkflowId(queue.number));
+  return waitFor(`status of queue ${queue.number}`, async () => {
+    const status = await handle.query(statusQuery);
+    return accept(status) ? status : undefined;
+  }, 15_000);
+}
+
+async function startQueue(queue: QueueRecord): Promise<void> {
+  await env.client.workflow.start(emailQueueWorkflow, { workflowId: queueWorkflowId(queue.number), taskQueue: TASK_QUEUE, args: [{ queueId: queue.id }] });
+  await statusOf(queue, (status) => status.counters.cycles >= 1);
+}
+
+/** Delivers one mail and returns the auto-response decision: the skip reason, or 'queued'. */
+async function decisionFor(queue: QueueRecord, mailbox: (typeof mailboxes)[number], customer: string, messageId: string): Promise<string> {
+  await appendMessages(imapSettings(dovecot, mailbox), 'INBOX', [customerMail({ from: customer, to: mailbox.user, subject: `Question ${messageId}`, messageId })]);
+  await env.client.workflow.getHandle(queueWorkflowId(queue.number)).signal(mailArrivedSignal);
+  const row = await waitFor(`decision on ${messageId}`, async () => {
+    const found: { id: number; autoresponse_decided_at: Date | null } | undefined = await database.db('messages').where({ message_id: messageId }).first('id', 'autoresponse_decided_at');
+    return found?.autoresponse_decided_at ? found : undefined;
+  });
+  const event: { kind: string; data: { reason?: string } } | undefined = await database.db('ticket_events').where({ message_row_id: row.id }).whereIn('kind', ['autoresponse-skipped', 'autoresponse-queued']).first('kind', 'data');
+  return event?.kind === 'autoresponse-queued' ? 'queued' : (event?.data.reason ?? '(no decision event)');
+}
+
+before(async () => {
+  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: findTemporalTestServer() } } });
+  database = await startTestDatabase();
+  await writeInstallationSetting(database.db, 'ticketTagTemplate', TAG_TEMPLATE);
+  dovecotDir = await mkdtemp(join(tmpdir(), 'mq-wh-'));
+  dovecot = await startDovecot({ dir: dovecotDir, users: mailboxes, logger: testLogger });
+  smtp = await startCaptureSmtpServer({ mode: 'plain' });
+
+  const deps = { db: database.db, logger: testLogger, connectImap, sendRawMail, secretKey: () => secretKey };
+  worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowsPath, activities: { ...createActivities(deps), ...createOutboxActivities(deps) } });
+  workerRun = worker.run();
+
+  await createTemplate(database.db, { name: 'ack', kind: 'autoresponse', subject: 'Received', text: 'Ticket {{ticket.number}}.\n' });
+  await createTimeGroup(database.db, {
+    name: 'prague-office',
+    timeZone: 'Europe/Prague',
+    weekly: [1, 2, 3, 4, 5].map((day) => ({ day: day as 1 | 2 | 3 | 4 | 5, open: '08:00', close: '17:00' })),
+    exceptions: [
+      { date: '2027-03-29', open: false, note: 'Easter Monday' },
+      { date: '2027-11-01', open: false, note: 'test holiday after the autumn change' },
+    ],
+  });
+});
+
+after(async () => {
+  if (worker?.getState() === 'RUNNING') worker.shutdown();
+  await workerRun;
+  await env?.teardown();
+  await smtp?.close();
+  await dovecot?.stop();
+  if (dovecotDir) await rm(dovecotDir, { recursive: true, force: true });
+  await database?.stop();
+});
+
+function queueFile(number: number): Parameters<typeof createOutgoingQueue>[2] {
+  return {
+    number,
+    title: `Office ${number}`,
+    autoresponseTemplate: 'ack',
+    timeGroup: 'prague-office',
+    pollIntervalSeconds: 86_400,
+    outgoing: { host: smtp.host, port: smtp.port, security: 'none' },
+  };
+}
+
+describe('spring change in Prague', () => {
+  let queue: QueueRecord;
+
+  before(async () => {
+    await advanceTo(SPRING_START);
+    queue = await createOutgoingQueue({ db: database.db, secretKey, dovecot, smtp }, mailboxes[0], queueFile(1));
+    await startQueue(queue);
+  });
+
+  after(async () => {
+    await env.client.workflow.getHandle(queueWorkflowId(queue.number)).terminate('spring checks done');
+  });
+
+  test('open on Friday afternoon', async () => {
+    const status = await statusOf(queue);
+    assert.deepEqual({ open: status.open, next: status.nextOpenChangeAt }, { open: true, next: '2027-03-26T16:00:00.000Z' });
+  });
+
+  test('closed after Friday 17:00', async () => {
+    await advanceTo(Date.parse('2027-03-26T16:00:05Z'));
+    const status = await statusOf(queue, (current) => current.open === false);
+    assert.equal(status.nextOpenChangeAt, '2027-03-30T06:00:00.000Z');
+  });
+
+  test('weekend mail gets no response', async () => {
+    await advanceTo(Date.parse('2027-03-27T10:00:00Z'));
+    assert.equal(await decisionFor(queue, mailboxes[0], 'weekend@customer.example', 'weekend-1@customer.example'), 'outside-working-hours');
+  });
+
+  test('holiday Monday stays closed', async () => {
+    await advanceTo(Date.parse('2027-03-29T07:00:00Z'));
+    const status = await statusOf(queue);
+    assert.deepEqual({ open: status.open, next: status.nextOpenChangeAt }, { open: false, next: '2027-03-30T06:00:00.000Z' });
+  });
+
+  test('holiday mail gets no response', async () => {
+    assert.equal(await decisionFor(queue, mailboxes[0], 'holiday@customer.example', 'holiday-1@customer.example'), 'outside-working-hours');
+  });
+
+  test('still closed just before 08:00 CEST', async () => {
+    await advanceTo(Date.parse('2027-03-30T05:59:50Z'));
+    assert.equal((await statusOf(queue)).open, false);
+  });
+
+  test('opens at 08:00 CEST', async () => {
+    await advanceTo(Date.parse('2027-03-30T06:00:05Z'));
+    const status = await statusOf(queue, (current) => current.open === true);
+    assert.equal(status.nextOpenChangeAt, '2027-03-30T15:00:00.000Z');
+  });
+
+  test('Tuesday mail gets a response', async () => {
+    assert.equal(await decisionFor(queue, mailboxes[0], 'tuesday@customer.example', 'tuesday-1@customer.example'), 'queued');
+  });
+
+  test('Tuesday response is delivered', async () => {
+    const mails = await waitFor('the Tuesday auto-response', async () => (mailsTo(smtp, 'tuesday@customer.example').length > 0 ? mailsTo(smtp, 'tuesday@customer.example') : undefined));
+    assert.equal(mails.length, 1);
+  });
+});
+
+describe('autumn change in Prague', () => {
+  let queue: QueueRecord;
+
+  before(async () => {
+    await advanceTo(AUTUMN_START);
+    queue = await createOutgoingQueue({ db: database.db, secretKey, dovecot, smtp }, mailboxes[1], queueFile(2));
+    await startQueue(queue);
+  });
+
+  after(async () => {
+    await env.client.workflow.getHandle(queueWorkflowId(queue.number)).terminate('autumn checks done');
+  });
+
+  test('open on Friday afternoon', async () => {
+    const status = await statusOf(queue);
+    assert.deepEqual({ open: status.open, next: status.nextOpenChangeAt }, { open: true, next: '2027-10-29T15:00:00.000Z' });
+  });
+
+  test('closed over the weekend', async () => {
+    await advanceTo(Date.parse('2027-10-30T10:00:00Z'));
+    const status = await statusOf(queue, (current) => current.open === false);
+    // Monday 2027-11-01 is the holiday; Tuesday 08:00 CET is 07:00 UTC.
+    assert.equal(status.nextOpenChangeAt, '2027-11-02T07:00:00.000Z');
+  });
+
+  test('weekend mail gets no response', async () => {
+    assert.equal(await decisionFor(queue, mailboxes[1], 'autumn-weekend@customer.example', 'autumn-weekend-1@customer.example'), 'outside-working-hours');
+  });
+
+  test('holiday Monday stays closed', async () => {
+    await advanceTo(Date.parse('2027-11-01T09:00:00Z'));
+    assert.equal((await statusOf(queue)).open, false);
+  });
+
+  test('still closed at 07:00 CET', async () => {
+    await advanceTo(Date.parse('2027-11-02T06:00:05Z'));
+    assert.equal((await statusOf(queue)).open, false);
+  });
+
+  test('opens at 08:00 CET', async () => {
+    await advanceTo(Date.parse('2027-11-02T07:00:05Z'));
+    const status = await statusOf(queue, (current) => current.open === true);
+    assert.equal(status.nextOpenChangeAt, '2027-11-02T16:00:00.000Z');
+  });
+
+  test('Tuesday mail gets a response', async () => {
+    assert.equal(await decisionFor(queue, mailboxes[1], 'autumn-tuesday@customer.example', 'autumn-tuesday-1@customer.example'), 'queued');
+  });
+});
