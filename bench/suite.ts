@@ -12,7 +12,7 @@ import { runParseBench } from './parse-bench.js';
 import { mebibytes, summaryTable, type Measurement } from './report.js';
 import { runThreadBench } from './thread-bench.js';
 
-/** Default number of measured rounds per side, overridden by BENCH_ROUNDS. Three keeps the run near 75 seconds on two cores. */
+/** Default number of measured rounds per side, overridden by BENCH_ROUNDS. Three keeps the run within 70 to 90 seconds on two cores. */
 const defaultRounds = 3;
 const maxRounds = 20;
 

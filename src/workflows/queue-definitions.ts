@@ -53,8 +53,9 @@ export interface QueueCursor {
 /** Result of the `status` query, as plain JSON. */
 export interface QueueStatus {
   queueId: number;
-  number: number;
-  title: string;
+  /** Null until the workflow has loaded the queue's settings, a moment after it starts. */
+  number: number | null;
+  title: string | null;
   active: boolean;
   /** Inside working hours; null when the queue has no time group (always open). */
   open: boolean | null;

@@ -97,16 +97,15 @@ async function startDeliveriesFor(pendingIds: number[]): Promise<number> {
  */
 export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<void> {
   const carried = input.carried;
-  const initial = await reloadSettings(input.queueId);
-  if (initial === null) {
-    log.info('queue does not exist; workflow ends', { queueId: input.queueId });
-    return;
-  }
-  let settings: QueueRuntimeSettings = initial;
-  let active = settings.active;
+  // Null until the first settings load; handlers are registered before it, so early
+  // queries and signals are answered and kept.
+  let loaded: QueueRuntimeSettings | null = null;
+  let activeFromSignal: boolean | null = null;
+  let active = false;
   let mailArrived = false;
   let configChanged = false;
   let nextPollAt: string | null = null;
+  let pauseLogged = false;
   // Counters added since the carried state was written start at zero.
   const counters = { ...emptyCounters(), ...carried?.counters };
   let lastFetchAt = carried?.lastFetchAt ?? null;
@@ -115,6 +114,41 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
   let open: boolean | null = null;
   let nextOpenChangeAt: number | null = null;
   let outbox: QueueStatus['outbox'] = { pending: 0, failed: 0, lastFailure: null };
+
+  setHandler(setActiveSignal, (value: boolean) => {
+    active = value;
+    activeFromSignal = value;
+    upsertSearchAttributes([{ key: queueActiveKey, value }]);
+  });
+  setHandler(mailArrivedSignal, () => {
+    mailArrived = true;
+  });
+  setHandler(configChangedSignal, () => {
+    configChanged = true;
+  });
+  setHandler(statusQuery, (): QueueStatus => ({
+    queueId: input.queueId,
+    number: loaded?.number ?? null,
+    title: loaded?.title ?? null,
+    active,
+    open,
+    nextOpenChangeAt: nextOpenChangeAt === null ? null : new Date(nextOpenChangeAt).toISOString(),
+    outbox,
+    lastFetchAt,
+    lastError,
+    counters,
+    cursor,
+    nextPollAt,
+  }));
+
+  const initial = await reloadSettings(input.queueId);
+  if (initial === null) {
+    log.info('queue does not exist; workflow ends', { queueId: input.queueId });
+    return;
+  }
+  let settings: QueueRuntimeSettings = initial;
+  loaded = settings;
+  active = activeFromSignal ?? settings.active;
 
   // Working hours are state, recomputed from workflow time, so a replay computes the same value.
   const refreshWorkingHours = (): void => {
@@ -127,31 +161,6 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
     open = isOpenAt(group, Date.now());
     nextOpenChangeAt = nextChangeAfter(group, Date.now());
   };
-
-  setHandler(setActiveSignal, (value: boolean) => {
-    active = value;
-    upsertSearchAttributes([{ key: queueActiveKey, value }]);
-  });
-  setHandler(mailArrivedSignal, () => {
-    mailArrived = true;
-  });
-  setHandler(configChangedSignal, () => {
-    configChanged = true;
-  });
-  setHandler(statusQuery, (): QueueStatus => ({
-    queueId: settings.queueId,
-    number: settings.number,
-    title: settings.title,
-    active,
-    open,
-    nextOpenChangeAt: nextOpenChangeAt === null ? null : new Date(nextOpenChangeAt).toISOString(),
-    outbox,
-    lastFetchAt,
-    lastError,
-    counters,
-    cursor,
-    nextPollAt,
-  }));
 
   const startDeliveries = async (): Promise<void> => {
     const summary = await settingsActivities.summariseOutbox(input.queueId);
@@ -174,17 +183,30 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
         return;
       }
       settings = reloaded;
+      loaded = reloaded;
       upsertSearchAttributes([{ key: queueTitleKey, value: settings.title }]);
     }
     refreshWorkingHours();
 
     if (!active) {
       nextPollAt = null;
-      log.info('queue paused', { queueId: input.queueId });
-      await condition(() => active || configChanged);
+      if (!pauseLogged) log.info('queue paused', { queueId: input.queueId });
+      pauseLogged = true;
+      // Pausing stops receiving only: mail waiting in the outbox is still delivered.
+      try {
+        await startDeliveries();
+      } catch (error) {
+        log.warn('outbox sweep failed while paused', { queueId: input.queueId, type: describeFailure(error).type });
+      }
+      await condition(() => active || configChanged, settings.pollIntervalSeconds * 1000);
+      if (workflowInfo().continueAsNewSuggested) {
+        await continueAsNew<typeof emailQueueWorkflow>({ queueId: input.queueId, carried: { counters, lastFetchAt, lastError, cursor } });
+      }
       continue;
     }
 
+    if (pauseLogged) log.info('queue resumed', { queueId: input.queueId });
+    pauseLogged = false;
     mailArrived = false;
     try {
       for (let batch = 0; batch < MAX_FETCH_BATCHES_PER_CYCLE; batch++) {

@@ -262,7 +262,7 @@ export function registerQueueCommands(program: Command, run: (action: (context: 
           process.stdout.write(`Queue ${target.number}'s workflow is not running: mailqueue queue start ${target.number}\n`);
           return;
         }
-        process.stdout.write(`queue        ${status.number} "${terminalSafe(status.title)}"\n`);
+        process.stdout.write(`queue        ${target.number} "${terminalSafe(status.title ?? target.title)}"\n`);
         process.stdout.write(`active       ${status.active}\n`);
         process.stdout.write(`open         ${status.open === null ? 'always (no working hours)' : status.open}${status.nextOpenChangeAt ? ` (changes at ${status.nextOpenChangeAt})` : ''}\n`);
         process.stdout.write(`outbox       ${status.outbox.pending} pending, ${status.outbox.failed} failed${status.outbox.lastFailure ? ` (latest: #${status.outbox.lastFailure.outboxId}: ${terminalSafe(status.outbox.lastFailure.reason)})` : ''}\n`);
