@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { findOutbox, lockOutbox, updateOutbox, type OutboxRecord } from '../db/outbox.js';
-import { getQueueById, loadSmtpConnection } from '../db/queues.js';
+import { findQueueById, loadSmtpConnection } from '../db/queues.js';
 import { loadSendingProfile } from '../db/sending-profile.js';
 import { addTicketEvent } from '../db/tickets.js';
 import { FailureType, MailqueueError } from '../errors.js';
@@ -47,7 +47,7 @@ async function markFailed(deps: SendDependencies, row: OutboxRecord, reason: str
 
 /** Stores the sent mail as an outgoing message on its ticket (idempotent by source key) and marks the row sent. */
 async function recordSent(deps: SendDependencies, row: OutboxRecord, raw: Buffer): Promise<void> {
-  const queue = await getQueueById(deps.db, row.queueId);
+  const queue = await findQueueById(deps.db, row.queueId);
   await ingestRawMessage(
     deps.db,
     raw,
@@ -97,7 +97,7 @@ export async function sendOutboxMail(deps: SendDependencies, outboxId: number): 
   }
 
   try {
-    const queue = await getQueueById(deps.db, row.queueId);
+    const queue = await findQueueById(deps.db, row.queueId);
     const settings = await loadSmtpConnection(deps.db, deps.secretKey(), queue);
     const result = await deps.sendRawMail(settings, { from: row.envelopeFrom, to: row.recipients }, row.raw, log);
     if (result.accepted.length === 0) {

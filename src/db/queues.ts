@@ -368,6 +368,15 @@ export async function findQueueByNumber(db: Knex, number: number, options: { inc
   return row ? toRecord(row) : null;
 }
 
+/** Loads a queue by id, deleted or not; a missing id raises QueueNotFound. */
+export async function findQueueById(db: Knex, id: number): Promise<QueueRecord> {
+  const row: QueueRow | undefined = await db('queues').where({ id }).first();
+  if (!row) {
+    throw new MailqueueError(FailureType.QueueNotFound, `Queue with id ${id} does not exist`, { queueId: id });
+  }
+  return toRecord(row);
+}
+
 /** Loads a queue that must exist; a deleted queue counts as missing. */
 export async function getQueueById(db: Knex, id: number): Promise<QueueRecord> {
   const row: QueueRow | undefined = await db('queues').where({ id }).whereNull('deleted_at').first();

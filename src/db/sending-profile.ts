@@ -3,6 +3,7 @@ import { DEFAULT_RATE_LIMIT, type RateLimit } from '../domain/rate-limit.js';
 import type { TemplateKind, TemplateSource } from '../domain/templates.js';
 import type { TimeGroup } from '../domain/working-hours.js';
 import { normaliseAddress } from '../domain/text.js';
+import { findQueueById } from './queues.js';
 
 /** A stored template as the sender needs it. */
 export interface StoredTemplate extends TemplateSource {
@@ -29,49 +30,35 @@ export interface SendingProfile {
   timeGroup: TimeGroup | null;
 }
 
-interface QueueSendingRow {
-  id: number;
-  number: number;
-  title: string;
-  incoming: { user?: string } | null;
-  outgoing: unknown;
-  sender_address: string | null;
-  reply_to: string | null;
-  sender_info_template_id: number | null;
-  signature_template_id: number | null;
-  nps_template_id: number | null;
-  autoresponse_template_id: number | null;
-  time_group_id: number | null;
-  autoresponse_exceptions: string[] | null;
-  autoresponse_rate_limit: RateLimit | null;
-  postprocessing: { workflowType: string; taskQueue: string; timeoutSeconds?: number } | null;
-}
-
 async function loadTemplate(db: Knex, id: number | null): Promise<StoredTemplate | null> {
   if (id === null) return null;
   const row: { id: number; name: string; kind: TemplateKind; subject: string | null; text: string; html: string | null } | undefined = await db('templates').where({ id }).first('id', 'name', 'kind', 'subject', 'text', 'html');
   return row ?? null;
 }
 
+/**
+ * Loads a queue's sending settings with its templates and time group resolved.
+ * Deleted queues are included, so mail they queued before deletion still goes out.
+ */
 export async function loadSendingProfile(db: Knex, queueId: number): Promise<SendingProfile> {
-  const row: QueueSendingRow = await db('queues').where({ id: queueId }).first();
-  const incomingUser = row.incoming?.user ?? '';
-  const senderAddress = row.sender_address ?? (incomingUser.includes('@') ? incomingUser : null);
-  const timeGroup: { definition: TimeGroup } | undefined = row.time_group_id === null ? undefined : await db('time_groups').where({ id: row.time_group_id }).first('definition');
+  const queue = await findQueueById(db, queueId);
+  const incomingUser = queue.incoming.user;
+  const senderAddress = queue.senderAddress ?? (incomingUser.includes('@') ? incomingUser : null);
+  const timeGroup: { definition: TimeGroup } | undefined = queue.timeGroupId === null ? undefined : await db('time_groups').where({ id: queue.timeGroupId }).first('definition');
   return {
-    queueId: row.id,
-    queueNumber: row.number,
-    queueTitle: row.title,
+    queueId: queue.id,
+    queueNumber: queue.number,
+    queueTitle: queue.title,
     senderAddress: senderAddress === null ? null : normaliseAddress(senderAddress),
-    replyTo: row.reply_to && row.reply_to.trim() !== '' ? row.reply_to.trim() : null,
-    hasOutgoingServer: row.outgoing !== null && row.outgoing !== undefined,
-    senderInfo: await loadTemplate(db, row.sender_info_template_id),
-    signature: await loadTemplate(db, row.signature_template_id),
-    npsSurvey: await loadTemplate(db, row.nps_template_id),
-    autoresponse: await loadTemplate(db, row.autoresponse_template_id),
-    exceptionPatterns: row.autoresponse_exceptions ?? [],
-    rateLimit: row.autoresponse_rate_limit ?? { ...DEFAULT_RATE_LIMIT },
-    postprocessing: row.postprocessing ? { ...row.postprocessing, timeoutSeconds: row.postprocessing.timeoutSeconds ?? 600 } : null,
+    replyTo: queue.replyTo && queue.replyTo.trim() !== '' ? queue.replyTo.trim() : null,
+    hasOutgoingServer: queue.outgoing !== null,
+    senderInfo: await loadTemplate(db, queue.senderInfoTemplateId),
+    signature: await loadTemplate(db, queue.signatureTemplateId),
+    npsSurvey: await loadTemplate(db, queue.npsTemplateId),
+    autoresponse: await loadTemplate(db, queue.autoresponseTemplateId),
+    exceptionPatterns: queue.autoresponseExceptions,
+    rateLimit: queue.autoresponseRateLimit ?? { ...DEFAULT_RATE_LIMIT },
+    postprocessing: queue.postprocessing,
     timeGroup: timeGroup?.definition ?? null,
   };
 }

@@ -55,7 +55,13 @@ async function statusOf(queue: QueueRecord, accept: (status: QueueStatus) => boo
 
 async function startQueue(queue: QueueRecord): Promise<void> {
   await env.client.workflow.start(emailQueueWorkflow, { workflowId: queueWorkflowId(queue.number), taskQueue: TASK_QUEUE, args: [{ queueId: queue.id }] });
-  await statusOf(queue, (status) => status.counters.cycles >= 1);
+  try {
+    await statusOf(queue, (status) => status.counters.cycles >= 1);
+  } catch (error) {
+    const history = await env.client.workflow.getHandle(queueWorkflowId(queue.number)).fetchHistory();
+    for (const event of history.events ?? []) console.log('DEBUG', event.eventType, JSON.stringify(event.workflowTaskFailedEventAttributes?.failure?.message ?? event.workflowExecutionFailedEventAttributes?.failure?.message ?? ''));
+    throw error;
+  }
 }
 
 /** Delivers one mail and returns the auto-response decision: the skip reason, or 'queued'. */
