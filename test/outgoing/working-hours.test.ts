@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities, createOutboxActivities } from '../../src/activities/index.js';
@@ -55,13 +56,7 @@ async function statusOf(queue: QueueRecord, accept: (status: QueueStatus) => boo
 
 async function startQueue(queue: QueueRecord): Promise<void> {
   await env.client.workflow.start(emailQueueWorkflow, { workflowId: queueWorkflowId(queue.number), taskQueue: TASK_QUEUE, args: [{ queueId: queue.id }] });
-  try {
-    await statusOf(queue, (status) => status.counters.cycles >= 1);
-  } catch (error) {
-    const history = await env.client.workflow.getHandle(queueWorkflowId(queue.number)).fetchHistory();
-    for (const event of history.events ?? []) console.log('DEBUG', event.eventType, JSON.stringify(event.workflowTaskFailedEventAttributes?.failure?.message ?? event.workflowExecutionFailedEventAttributes?.failure?.message ?? ''));
-    throw error;
-  }
+  await statusOf(queue, (status) => status.counters.cycles >= 1);
 }
 
 /** Delivers one mail and returns the auto-response decision: the skip reason, or 'queued'. */
@@ -78,6 +73,12 @@ async function decisionFor(queue: QueueRecord, mailbox: (typeof mailboxes)[numbe
 
 before(async () => {
   env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: findTemporalTestServer() } } });
+  // The test server knows no custom search attributes until they are added; the queue workflow sets three.
+  const { IndexedValueType } = proto.temporal.api.enums.v1;
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: 'default',
+    searchAttributes: { QueueNumber: IndexedValueType.INDEXED_VALUE_TYPE_INT, QueueTitle: IndexedValueType.INDEXED_VALUE_TYPE_TEXT, QueueActive: IndexedValueType.INDEXED_VALUE_TYPE_BOOL },
+  });
   database = await startTestDatabase();
   await writeInstallationSetting(database.db, 'ticketTagTemplate', TAG_TEMPLATE);
   dovecotDir = await mkdtemp(join(tmpdir(), 'mq-wh-'));
