@@ -32,7 +32,9 @@ let support: QueueRecord;
 let czech: QueueRecord;
 
 function firstAddress(field: AddressObject | AddressObject[] | undefined): { name: string; address: string } {
-  const list = Array.isArray(field) ? field : field ? [field] : [];
+  let list: AddressObject[] = [];
+  if (Array.isArray(field)) list = field;
+  else if (field) list = [field];
   const entry = list[0]?.value[0];
   return { name: entry?.name ?? '', address: entry?.address ?? '' };
 }

@@ -81,8 +81,8 @@ describe('crash between outbox insert and send', () => {
 
   before(async () => {
     autoresponder = await createOutgoingQueue(env, mailboxes[0], { number: 1, autoresponseTemplate: 'ack' });
-    // The worker process dies when the workflow asks for the outbox summary: the
-    // auto-response row is committed, its delivery not started yet.
+    // The worker process dies when the workflow requests the outbox summary. By then the
+    // auto-response row is committed, but its delivery has not started.
     const doomed = await startWorkerProcess({ temporalAddress: env.temporalAddress, databaseUrl: env.databaseUrl, secretKey: env.secretKeyText, crashInActivity: 'summariseOutbox' });
     await startQueueWorkflow(env.client, autoresponder);
     const [rowId] = await deliverToQueue(env, autoresponder, mailboxes[0], [customerMail({ from: 'crash@customer.example', to: mailboxes[0].user, subject: 'Crash test', messageId: 'crash-1@customer.example' })]);
@@ -206,7 +206,8 @@ describe('SMTP failures', () => {
   test('ticket view shows the failure', async () => {
     const view = await loadTicketView(env.db, rejectedTicket);
     const entry = view?.outbox.find((mail) => mail.id === rejected.id);
-    assert.deepEqual({ state: entry?.state, failureReason: entry?.failureReason }, { state: 'failed', failureReason: rejected.failure_reason });
+    assert.equal(entry?.state, 'failed');
+    assert.equal(entry?.failureReason, rejected.failure_reason);
   });
 
   test('queue status shows the failure', async () => {
@@ -215,7 +216,8 @@ describe('SMTP failures', () => {
       const current = await queryQueueStatus(env.client, replies.number);
       return current && current.outbox.lastFailure?.outboxId === rejected.id ? current : undefined;
     });
-    assert.deepEqual({ failed: status.outbox.failed >= 1, reason: status.outbox.lastFailure?.reason }, { failed: true, reason: rejected.failure_reason });
+    assert.ok(status.outbox.failed >= 1, `status counts ${status.outbox.failed} failed rows`);
+    assert.equal(status.outbox.lastFailure?.reason, rejected.failure_reason);
   });
 
   describe('451 then accepted', () => {
@@ -243,7 +245,8 @@ describe('SMTP failures', () => {
 
     test('retry delivers exactly once', async () => {
       const row = await waitForOutboxState(env.db, outboxId, ['sent', 'failed'], 90_000);
-      assert.deepEqual({ state: row.state, received: (await messageIdsReceived('defer@customer.example')).length }, { state: 'sent', received: 1 });
+      assert.equal(row.state, 'sent');
+      assert.deepEqual(await messageIdsReceived('defer@customer.example'), [`<${row.message_id}>`]);
     });
   });
 });
@@ -260,6 +263,7 @@ describe('SSL trusted setting', () => {
     const queued = await reply(await ticketFor(replies, mailboxes[1], 'untrusted@customer.example'));
     await startOutboxDelivery(env.client, queued.outboxId);
     const row = await waitForOutboxState(env.db, queued.outboxId, ['sent', 'failed']);
-    assert.deepEqual({ state: row.state, secure: mailsTo(env.smtp, 'untrusted@customer.example')[0]?.secure }, { state: 'sent', secure: true });
+    assert.equal(row.state, 'sent');
+    assert.equal(mailsTo(env.smtp, 'untrusted@customer.example')[0]?.secure, true);
   });
 });

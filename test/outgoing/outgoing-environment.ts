@@ -186,7 +186,7 @@ export function mailsTo(smtp: CaptureSmtpServer, recipient: string): CapturedMai
   return smtp.messages.filter((mail) => mail.envelope.to.some((address) => address.toLowerCase() === recipient.toLowerCase()));
 }
 
-/** Waits until the capture server holds `expected` mails for `recipient`. */
+/** Waits until the capture server has received `expected` mails for `recipient`. */
 export async function waitForMailsTo(smtp: CaptureSmtpServer, recipient: string, expected: number, timeoutMs = 30_000): Promise<CapturedMail[]> {
   return waitFor(
     `${expected} mails to ${recipient}`,
@@ -198,7 +198,7 @@ export async function waitForMailsTo(smtp: CaptureSmtpServer, recipient: string,
   );
 }
 
-/** The raw header section of a mail, unfolded into one string per field. */
+/** Returns the raw header section of a mail, unfolded into one string per field. */
 export function rawHeaderLines(raw: Buffer): string[] {
   const text = raw.toString('latin1');
   const end = text.indexOf('\r\n\r\n');
@@ -210,7 +210,7 @@ export function rawHeaderLines(raw: Buffer): string[] {
   }, []);
 }
 
-/** The unfolded raw value of header `name` (case-insensitive), or undefined. */
+/** Returns the unfolded raw value of header `name` (case-insensitive), or undefined. */
 export function rawHeader(raw: Buffer, name: string): string | undefined {
   const prefix = `${name.toLowerCase()}:`;
   const line = rawHeaderLines(raw).find((field) => field.toLowerCase().startsWith(prefix));

@@ -29,13 +29,16 @@ const customerReferences = Array.from({ length: 30 }, (_, index) => `thread-${in
 const lastCustomerId = 'karel-2@customer.example';
 
 function firstAddress(field: AddressObject | AddressObject[] | undefined): { name: string; address: string } {
-  const list = Array.isArray(field) ? field : field ? [field] : [];
+  let list: AddressObject[] = [];
+  if (Array.isArray(field)) list = field;
+  else if (field) list = [field];
   const entry = list[0]?.value[0];
   return { name: entry?.name ?? '', address: entry?.address ?? '' };
 }
 
 function referencesOf(mail: ParsedMail): string[] {
-  return Array.isArray(mail.references) ? mail.references : mail.references ? [mail.references] : [];
+  if (Array.isArray(mail.references)) return mail.references;
+  return mail.references ? [mail.references] : [];
 }
 
 before(async () => {
@@ -136,9 +139,7 @@ describe('tickets reply command', () => {
 
     const mails = await waitForMailsTo(env.smtp, CUSTOMER, before + 1);
     const parsed = await simpleParser(mails[mails.length - 1].raw);
-    assert.deepEqual(
-      { body: (parsed.text ?? '').startsWith('Sent from the command line.'), attachment: parsed.attachments.map((entry) => entry.content.toString('utf8')) },
-      { body: true, attachment: ['attached notes\n'] },
-    );
+    assert.match(parsed.text ?? '', /^Sent from the command line\./);
+    assert.deepEqual(parsed.attachments.map((entry) => entry.content.toString('utf8')), ['attached notes\n']);
   });
 });

@@ -25,10 +25,42 @@ import { startCaptureSmtpServer, type CaptureSmtpServer } from '../support/smtp-
 import { createOutgoingQueue, customerMail, imapSettings, mailboxes, mailsTo, TAG_TEMPLATE } from './outgoing-environment.js';
 
 // The time-skipping server starts at the real current time and only moves forward, so
-// the dates are the next spring and autumn changes after this was written: Prague
-// switches to CEST on Sunday 2027-03-28 and back to CET on Sunday 2027-10-31.
-const SPRING_START = Date.parse('2027-03-26T15:00:00Z'); // Friday 16:00 CET, open
-const AUTUMN_START = Date.parse('2027-10-29T14:00:00Z'); // Friday 16:00 CEST, open
+// the test uses the first year whose spring change is still ahead. EU time zones switch
+// to summer time on the last Sunday of March and back on the last Sunday of October,
+// at 01:00 UTC: Prague is UTC+1 (CET) before the spring change and UTC+2 (CEST) after.
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+function lastSundayUtc(year: number, monthIndex: number): number {
+  const lastDay = Date.UTC(year, monthIndex + 1, 0);
+  return lastDay - new Date(lastDay).getUTCDay() * DAY_MS;
+}
+
+function firstYearWithSpringAhead(nowMs: number): number {
+  const year = new Date(nowMs).getUTCFullYear();
+  // Leave a week of margin: the spring test starts on the Friday before the change.
+  return lastSundayUtc(year, 2) - 7 * DAY_MS > nowMs ? year : year + 1;
+}
+
+const YEAR = firstYearWithSpringAhead(Date.now());
+const SPRING_SUNDAY = lastSundayUtc(YEAR, 2);
+const AUTUMN_SUNDAY = lastSundayUtc(YEAR, 9);
+
+/** An instant `days` after the Sunday of a change, at the UTC time `hhmmss`. */
+function at(sunday: number, days: number, hhmmss: string): number {
+  const [hours, minutes, seconds = '0'] = hhmmss.split(':');
+  return sunday + days * DAY_MS + ((Number(hours) * 60 + Number(minutes)) * 60 + Number(seconds)) * 1000;
+}
+
+function iso(instant: number): string {
+  return new Date(instant).toISOString();
+}
+
+function dateOf(instant: number): string {
+  return iso(instant).slice(0, 10);
+}
+
+const SPRING_START = at(SPRING_SUNDAY, -2, '15:00'); // Friday 16:00 CET, open
+const AUTUMN_START = at(AUTUMN_SUNDAY, -2, '14:00'); // Friday 16:00 CEST, open
 
 let env: TestWorkflowEnvironment;
 let database: TestDatabase;
@@ -45,7 +77,7 @@ async function advanceTo(instantMs: number): Promise<void> {
   await env.sleep(instantMs - now);
 }
 
-/** The status once the workflow has handled everything up to now. */
+/** Queries the queue's status until `accept` returns true for it (15 s at most). */
 async function statusOf(queue: QueueRecord, accept: (status: QueueStatus) => boolean = () => true): Promise<QueueStatus> {
   const handle = env.client.workflow.getHandle(queueWorkflowId(queue.number));
   return waitFor(`status of queue ${queue.number}`, async () => {
@@ -73,7 +105,7 @@ async function decisionFor(queue: QueueRecord, mailbox: (typeof mailboxes)[numbe
 
 before(async () => {
   env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: findTemporalTestServer() } } });
-  // The test server knows no custom search attributes until they are added; the queue workflow sets three.
+  // The test server rejects custom search attributes until they are added, and the queue workflow sets three.
   const { IndexedValueType } = proto.temporal.api.enums.v1;
   await env.connection.operatorService.addSearchAttributes({
     namespace: 'default',
@@ -95,8 +127,8 @@ before(async () => {
     timeZone: 'Europe/Prague',
     weekly: [1, 2, 3, 4, 5].map((day) => ({ day: day as 1 | 2 | 3 | 4 | 5, open: '08:00', close: '17:00' })),
     exceptions: [
-      { date: '2027-03-29', open: false, note: 'Easter Monday' },
-      { date: '2027-11-01', open: false, note: 'test holiday after the autumn change' },
+      { date: dateOf(at(SPRING_SUNDAY, 1, '12:00')), open: false, note: 'test holiday after the spring change' },
+      { date: dateOf(at(AUTUMN_SUNDAY, 1, '12:00')), open: false, note: 'test holiday after the autumn change' },
     ],
   });
 });
@@ -137,24 +169,26 @@ describe('spring change in Prague', () => {
 
   test('open on Friday afternoon', async () => {
     const status = await statusOf(queue);
-    assert.deepEqual({ open: status.open, next: status.nextOpenChangeAt }, { open: true, next: '2027-03-26T16:00:00.000Z' });
+    assert.equal(status.open, true);
+    assert.equal(status.nextOpenChangeAt, iso(at(SPRING_SUNDAY, -2, '16:00:00')));
   });
 
   test('closed after Friday 17:00', async () => {
-    await advanceTo(Date.parse('2027-03-26T16:00:05Z'));
+    await advanceTo(at(SPRING_SUNDAY, -2, '16:00:05'));
     const status = await statusOf(queue, (current) => current.open === false);
-    assert.equal(status.nextOpenChangeAt, '2027-03-30T06:00:00.000Z');
+    assert.equal(status.nextOpenChangeAt, iso(at(SPRING_SUNDAY, 2, '06:00:00')));
   });
 
   test('weekend mail gets no response', async () => {
-    await advanceTo(Date.parse('2027-03-27T10:00:00Z'));
+    await advanceTo(at(SPRING_SUNDAY, -1, '10:00:00'));
     assert.equal(await decisionFor(queue, mailboxes[0], 'weekend@customer.example', 'weekend-1@customer.example'), 'outside-working-hours');
   });
 
   test('holiday Monday stays closed', async () => {
-    await advanceTo(Date.parse('2027-03-29T07:00:00Z'));
+    await advanceTo(at(SPRING_SUNDAY, 1, '07:00:00'));
     const status = await statusOf(queue);
-    assert.deepEqual({ open: status.open, next: status.nextOpenChangeAt }, { open: false, next: '2027-03-30T06:00:00.000Z' });
+    assert.equal(status.open, false);
+    assert.equal(status.nextOpenChangeAt, iso(at(SPRING_SUNDAY, 2, '06:00:00')));
   });
 
   test('holiday mail gets no response', async () => {
@@ -162,14 +196,14 @@ describe('spring change in Prague', () => {
   });
 
   test('still closed just before 08:00 CEST', async () => {
-    await advanceTo(Date.parse('2027-03-30T05:59:50Z'));
+    await advanceTo(at(SPRING_SUNDAY, 2, '05:59:50'));
     assert.equal((await statusOf(queue)).open, false);
   });
 
   test('opens at 08:00 CEST', async () => {
-    await advanceTo(Date.parse('2027-03-30T06:00:05Z'));
+    await advanceTo(at(SPRING_SUNDAY, 2, '06:00:05'));
     const status = await statusOf(queue, (current) => current.open === true);
-    assert.equal(status.nextOpenChangeAt, '2027-03-30T15:00:00.000Z');
+    assert.equal(status.nextOpenChangeAt, iso(at(SPRING_SUNDAY, 2, '15:00:00')));
   });
 
   test('Tuesday mail gets a response', async () => {
@@ -197,14 +231,15 @@ describe('autumn change in Prague', () => {
 
   test('open on Friday afternoon', async () => {
     const status = await statusOf(queue);
-    assert.deepEqual({ open: status.open, next: status.nextOpenChangeAt }, { open: true, next: '2027-10-29T15:00:00.000Z' });
+    assert.equal(status.open, true);
+    assert.equal(status.nextOpenChangeAt, iso(at(AUTUMN_SUNDAY, -2, '15:00:00')));
   });
 
   test('closed over the weekend', async () => {
-    await advanceTo(Date.parse('2027-10-30T10:00:00Z'));
+    await advanceTo(at(AUTUMN_SUNDAY, -1, '10:00:00'));
     const status = await statusOf(queue, (current) => current.open === false);
-    // Monday 2027-11-01 is the holiday; Tuesday 08:00 CET is 07:00 UTC.
-    assert.equal(status.nextOpenChangeAt, '2027-11-02T07:00:00.000Z');
+    // The Monday after the change is the holiday; Tuesday 08:00 CET is 07:00 UTC.
+    assert.equal(status.nextOpenChangeAt, iso(at(AUTUMN_SUNDAY, 2, '07:00:00')));
   });
 
   test('weekend mail gets no response', async () => {
@@ -212,19 +247,19 @@ describe('autumn change in Prague', () => {
   });
 
   test('holiday Monday stays closed', async () => {
-    await advanceTo(Date.parse('2027-11-01T09:00:00Z'));
+    await advanceTo(at(AUTUMN_SUNDAY, 1, '09:00:00'));
     assert.equal((await statusOf(queue)).open, false);
   });
 
   test('still closed at 07:00 CET', async () => {
-    await advanceTo(Date.parse('2027-11-02T06:00:05Z'));
+    await advanceTo(at(AUTUMN_SUNDAY, 2, '06:00:05'));
     assert.equal((await statusOf(queue)).open, false);
   });
 
   test('opens at 08:00 CET', async () => {
-    await advanceTo(Date.parse('2027-11-02T07:00:05Z'));
+    await advanceTo(at(AUTUMN_SUNDAY, 2, '07:00:05'));
     const status = await statusOf(queue, (current) => current.open === true);
-    assert.equal(status.nextOpenChangeAt, '2027-11-02T16:00:00.000Z');
+    assert.equal(status.nextOpenChangeAt, iso(at(AUTUMN_SUNDAY, 2, '16:00:00')));
   });
 
   test('Tuesday mail gets a response', async () => {

@@ -70,7 +70,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   };
 }
 
-/** The child side: a worker with the real activities, one of them optionally crashing. */
+/** Runs the child side: a worker with the real activities, one of them optionally crashing. */
 async function runChild(): Promise<void> {
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
   const db = createDatabase(process.env.DATABASE_URL ?? '');
