@@ -57,3 +57,15 @@ function readFirstLine(host: string, port: number, timeoutMs: number): Promise<s
     socket.once('close', () => reject(new Error('closed before a full line arrived')));
   });
 }
+
+/** Returns true when nothing listens on 127.0.0.1:`port`, by binding it briefly. */
+export async function isPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => {
+      server.close(() => resolve(true));
+    });
+  });
+}

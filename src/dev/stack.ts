@@ -11,6 +11,8 @@ import { startQueueWorkflow } from '../client/queue-control.js';
 import { generateSecretKey, parseSecretKey } from '../secrets.js';
 import { createWorker } from '../worker.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { lockStateFolder } from './instance-lock.js';
+import { isPortFree } from './ports.js';
 import { registerSearchAttributes, startTemporalDevServer } from './temporal-server.js';
 
 /** Default ports of the embedded Temporal dev server; its Web UI listens on 8233. */
@@ -48,7 +50,8 @@ async function loadOrCreateSecretKey(varDir: string): Promise<string> {
 export async function startDevStack(options: { varDir: string; env: NodeJS.ProcessEnv; logger: Logger }): Promise<DevStack> {
   const { varDir, env, logger } = options;
   await mkdir(varDir, { recursive: true });
-  const stopActions: Array<() => Promise<void>> = [];
+  const lock = await lockStateFolder(varDir);
+  const stopActions: Array<() => Promise<void>> = [() => lock.release()];
   const stopAll = async (): Promise<void> => {
     for (const action of stopActions.reverse()) {
       await action().catch((error: unknown) => logger.error({ err: error }, 'dev stack shutdown step failed'));
@@ -64,18 +67,21 @@ export async function startDevStack(options: { varDir: string; env: NodeJS.Proce
       const postgres = await startEmbeddedPostgres({ dataDir: join(varDir, 'postgres'), persistent: true, logger });
       stopActions.push(() => postgres.stop());
       databaseUrl = postgres.url;
-      logger.info({ dataDir: join(varDir, 'postgres') }, 'embedded postgresql started');
     }
 
     let temporalAddress = env.TEMPORAL_ADDRESS;
     let uiUrl: string | null = null;
     const namespace = env.TEMPORAL_NAMESPACE ?? 'default';
     if (temporalAddress === undefined) {
+      for (const port of [DEV_TEMPORAL_PORT, DEV_TEMPORAL_UI_PORT]) {
+        if (!(await isPortFree(port))) {
+          throw new Error(`Port ${port} on 127.0.0.1 is in use, and the dev stack's Temporal server needs ${DEV_TEMPORAL_PORT} and its Web UI ${DEV_TEMPORAL_UI_PORT}: stop what listens there (another Temporal dev server?), or set TEMPORAL_ADDRESS to use a running Temporal`);
+        }
+      }
       const temporal = await startTemporalDevServer({ dbFile: join(varDir, 'temporal.db'), port: DEV_TEMPORAL_PORT, uiPort: DEV_TEMPORAL_UI_PORT, logger });
       stopActions.push(() => temporal.stop());
       temporalAddress = temporal.address;
       uiUrl = temporal.uiUrl;
-      logger.info({ address: temporalAddress, uiUrl }, 'temporal dev server started');
     } else {
       await registerSearchAttributes(temporalAddress, namespace);
     }

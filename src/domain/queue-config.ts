@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeIssues } from './validation-messages.js';
 
 import { compilePatterns } from './address-patterns.js';
 import { validateRateLimit } from './rate-limit.js';
@@ -167,11 +168,7 @@ export function validateQueueConfig(document: unknown): { config: QueueConfig; e
   if (result.success) {
     return { config: result.data, errors: [] };
   }
-  const errors = result.error.issues.map((issue) => {
-    const field = issue.path.length > 0 ? issue.path.join('.') : '(document)';
-    return `${field}: ${issue.message}`;
-  });
-  return { config: null, errors };
+  return { config: null, errors: describeIssues(result.error.issues) };
 }
 
 export function defaultImapPort(ssl: boolean): number {

@@ -1,17 +1,8 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { setTimeout as delay } from 'node:timers/promises';
-import { createQueue, softDeleteQueue, suggestQueueNumber } from '../../db/queues.js';
-import { listTickets } from '../../db/tickets.js';
-import { appendToMailbox } from '../../dev/demo-mailbox.js';
-import { startDovecot } from '../../dev/dovecot.js';
+import { runDemo } from '../../dev/demo.js';
 import { startDevStack } from '../../dev/stack.js';
-import { findDovecot, repoRoot } from '../../dev/tools.js';
 import { logger } from '../../logger.js';
 import { CliContext, varDirectory } from '../context.js';
-import { signalConfigChanged, signalMailArrived, startQueueWorkflow } from '../queue-control.js';
 
 /** Resolves on the first SIGINT or SIGTERM. */
 function waitForStopSignal(): Promise<string> {
@@ -51,63 +42,11 @@ async function runDev(): Promise<void> {
   logger.info('dev stack stopped');
 }
 
-async function runDemo(): Promise<void> {
+async function runDemoCommand(): Promise<void> {
   const context = new CliContext();
-  let dovecotDir: string | null = null;
-  let stopDovecot: (() => Promise<void>) | null = null;
   try {
-    findDovecot();
-    const db = context.db();
-    const client = await context.temporal();
-
-    dovecotDir = await mkdtemp(join(tmpdir(), 'mailqueue-demo-'));
-    const password = 'demo-password';
-    const dovecot = await startDovecot({ dir: dovecotDir, users: [{ user: 'support@demo.example.com', password }], logger });
-    stopDovecot = dovecot.stop;
-
-    const number = await suggestQueueNumber(db);
-    const queue = await createQueue(db, context.secretKey(), {
-      number,
-      title: 'Demo support',
-      description: 'Created by `npm run demo` against a throwaway local Dovecot',
-      active: true,
-      category: 'Demo',
-      pollIntervalSeconds: 30,
-      maxMessageBytes: 26_214_400,
-      incoming: { protocol: 'imap', host: dovecot.host, port: dovecot.imapPort, user: 'support@demo.example.com', password, ssl: false, sslTrusted: true, dontKeepEmails: false, folder: 'INBOX' },
-    });
-    await startQueueWorkflow(client, queue);
-
-    const samplesDir = join(repoRoot, 'samples');
-    const files = (await readdir(samplesDir)).filter((name) => name.endsWith('.eml')).sort();
-    for (const file of files) {
-      await appendToMailbox({ host: dovecot.host, port: dovecot.imapPort, user: 'support@demo.example.com', password }, await readFile(join(samplesDir, file)));
-      await signalMailArrived(client, queue.number);
-      process.stdout.write(`Delivered ${file}\n`);
-      await delay(1500);
-    }
-
-    const deadline = Date.now() + 60_000;
-    let tickets = await listTickets(db, { queueId: queue.id });
-    while (Date.now() < deadline) {
-      const pending = await db('messages').where({ queue_id: queue.id, state: 'pending' }).count<{ count: string }>('id as count').first();
-      const stored = await db('messages').where({ queue_id: queue.id }).count<{ count: string }>('id as count').first();
-      if (Number(stored?.count) >= files.length && Number(pending?.count) === 0) break;
-      await delay(500);
-    }
-    tickets = await listTickets(db, { queueId: queue.id });
-    process.stdout.write(`\nQueue ${queue.number} turned ${files.length} messages into ${tickets.length} tickets:\n`);
-    for (const ticket of tickets.reverse()) process.stdout.write(`  ${ticket.number}  ${ticket.title}  (${ticket.requesterAddress ?? 'no address'})\n`);
-    process.stdout.write(
-      `\nTry: bin/mailqueue tickets show ${tickets[0]?.number ?? '<number>'}\n     bin/mailqueue queue status ${queue.number}\nThe workflow email-queue-${queue.number} is in the Temporal UI. Press Ctrl-C to end the demo (its queue is deleted, its tickets stay).\n`,
-    );
-
-    await waitForStopSignal();
-    await softDeleteQueue(db, queue.id);
-    await signalConfigChanged(client, queue.number);
+    await runDemo({ db: context.db(), client: await context.temporal(), secretKey: context.secretKey(), logger, waitUntilStopped: waitForStopSignal });
   } finally {
-    await stopDovecot?.().catch(() => undefined);
-    if (dovecotDir !== null) await rm(dovecotDir, { recursive: true, force: true });
     await context.close();
   }
 }
@@ -131,7 +70,7 @@ export function registerDevCommands(program: Command): void {
     .description('with `npm start` running: start a throwaway local IMAP server, deliver sample mail and watch it become tickets')
     .action(async () => {
       try {
-        await runDemo();
+        await runDemoCommand();
       } catch (error) {
         process.stderr.write(`mailqueue: ${error instanceof Error ? error.message : String(error)}\n`);
         process.exitCode = 1;

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
+import { describeIssues } from '../../domain/validation-messages.js';
 
 /**
  * Reads a JSON file and checks its shape with `schema`. The Error it throws names the file
@@ -22,7 +23,7 @@ export async function readJsonFile<Schema extends z.ZodType>(path: string, fileT
 
   const result = schema.safeParse(document);
   if (!result.success) {
-    const lines = result.error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(document)'}: ${issue.message}`);
+    const lines = describeIssues(result.error.issues);
     throw new Error(`${fileType} file ${path} is invalid:\n  ${lines.join('\n  ')}`);
   }
   return result.data;
