@@ -42,10 +42,10 @@ async function count(db: Knex, table: string, where: Record<string, unknown>, st
 }
 
 /**
- * Shows a newcomer mail becoming tickets: starts a throwaway Dovecot and a local SMTP
- * sink, creates a queue for the mailbox with an auto-response template, delivers the
- * sample messages, prints the tickets and auto-responses, and on `waitUntilStopped`
- * deletes the queue again (its tickets stay).
+ * Shows a newcomer mail becoming tickets. It starts a throwaway Dovecot and a local
+ * SMTP sink, creates a queue for the mailbox with an auto-response template, delivers
+ * the sample messages and prints the tickets and auto-responses. When
+ * `waitUntilStopped` resolves, it deletes the queue again (its tickets stay).
  */
 export async function runDemo(options: { db: Knex; client: Client; secretKey: Buffer; logger: Logger; waitUntilStopped: () => Promise<unknown> }): Promise<void> {
   const { db, client, logger } = options;

@@ -19,7 +19,7 @@ function isAlive(pid: number): boolean {
 /**
  * Takes `<varDir>/dev.pid` for this process. A second dev stack on the same state folder
  * would take the first one's PostgreSQL for a leftover and stop it, so it is rejected
- * while the recorded process lives; a file left by a killed process is replaced.
+ * while the recorded process lives. A file left by a killed process is replaced.
  */
 export async function lockStateFolder(varDir: string): Promise<InstanceLock> {
   const path = join(varDir, 'dev.pid');

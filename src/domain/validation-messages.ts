@@ -2,8 +2,8 @@ import type { z } from 'zod';
 
 /**
  * Turns zod issues into one line per bad field, `path: problem`, in the words an
- * operator editing a JSON file needs: a missing field says it is required, and an
- * unknown field is named on its own path.
+ * operator editing a JSON file needs. A missing field is reported as required, and
+ * an unknown field is named on its own path.
  */
 export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.flatMap((issue) => {
