@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 
 import { assertAncestorsTraversable } from './directories.js';
 import { findFreePort } from './ports.js';
+import { isProcessAlive } from './processes.js';
 
 export interface EmbeddedPostgresOptions {
   /** Cluster directory; initialised on first use and reused afterwards. */
@@ -154,7 +155,7 @@ async function createPassword(passwordFile: string): Promise<string> {
  */
 async function stopCluster(cluster: EmbeddedPostgres, dataDir: string, startedPid: number | null): Promise<void> {
   const currentPid = readPostmasterPid(dataDir);
-  if (startedPid === null || currentPid !== startedPid || !isAlive(startedPid)) {
+  if (startedPid === null || currentPid !== startedPid || !isProcessAlive(startedPid)) {
     return;
   }
   await cluster.stop();
@@ -171,11 +172,11 @@ async function clearStalePostmasterPid(dataDir: string, logger: Logger | undefin
     return;
   }
 
-  if (isAlive(pid) && (await isPostmasterOf(pid, dataDir))) {
+  if (isProcessAlive(pid) && (await isPostmasterOf(pid, dataDir))) {
     logger?.warn({ pid, dataDir }, 'stopping postgresql left running by an earlier process');
     process.kill(pid, 'SIGINT');
     const deadline = Date.now() + orphanShutdownTimeoutMs;
-    while (isAlive(pid)) {
+    while (isProcessAlive(pid)) {
       if (Date.now() > deadline) {
         throw new Error(`PostgreSQL (pid ${pid}) still runs on ${dataDir} after SIGINT: stop it with \`kill ${pid}\` and start again`);
       }
@@ -204,15 +205,6 @@ function readPostmasterPid(dataDir: string): number | null {
   return Number.isInteger(pid) && pid > 0 ? pid : null;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM means the process exists but belongs to another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** True when `pid` is a postgres server started with `-D dataDir` (read from /proc on Linux). */
 async function isPostmasterOf(pid: number, dataDir: string): Promise<boolean> {

@@ -1,19 +1,10 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isProcessAlive } from './processes.js';
 
 /** The lock a running dev stack holds on its state folder. */
 export interface InstanceLock {
   release(): Promise<void>;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
@@ -30,7 +21,7 @@ export async function lockStateFolder(varDir: string): Promise<InstanceLock> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isProcessAlive(pid)) {
         throw new Error(`mailqueue dev is already running (process ${pid}) with its state in ${varDir}: stop it with Ctrl-C first, or set MAILQUEUE_VAR_DIR to another folder`);
       }
       await rm(path, { force: true });

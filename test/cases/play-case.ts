@@ -35,7 +35,7 @@ const TAG_TEMPLATE = '[Ticket#{number}]';
 /** `config` entries this runner applies to the case's queues; any other entry is reported as not checked. */
 const supportedConfigKeys = new Set(['autoresponse_exceptions', 'after_processing', 'max_message_bytes']);
 
-/** The folder named by a `move to 'Folder'` after-processing setting, or null. */
+/** Returns the folder named by a `move to 'Folder'` after-processing setting, or null. */
 function processedFolderOf(expected: CaseExpectation): string | null {
   const match = /move to '([^']+)'/i.exec(expected.config?.after_processing ?? '');
   return match ? match[1] : null;
@@ -91,7 +91,7 @@ function imapSettings(environment: CaseEnvironment, mailbox: { user: string; pas
   return { host: environment.dovecot.host, port: environment.dovecot.imapPort, user: mailbox.user, password: mailbox.password, ssl: false, sslTrusted: false };
 }
 
-/** Empties the case tables; ids restart so every case sees the same numbering. */
+/** Empties the case tables; ids restart, so every case gets the same numbering. */
 async function resetDatabase(environment: CaseEnvironment): Promise<void> {
   const tables: Array<{ tablename: string }> = (await environment.db.raw("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'knex_%'")).rows;
   await environment.db.raw(`TRUNCATE ${tables.map((table) => `"${table.tablename}"`).join(', ')} RESTART IDENTITY CASCADE`);
@@ -495,7 +495,7 @@ export async function playCase(environment: CaseEnvironment, definition: CaseDef
       const previousValidity = uidValidityOf(expected, input - 1);
       const validity = uidValidityOf(expected, input);
       if (previousValidity !== null && validity !== null && validity !== previousValidity) {
-        // The case says the server renumbered the folder: make Dovecot do the same.
+        // The case states that the server renumbered the folder, so Dovecot is made to do the same.
         await recreateFolder(imapSettings(environment, mailbox), 'INBOX', { mailRoot: toBilling ? mailRoots.billing : mailRoots.support });
       }
 

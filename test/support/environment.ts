@@ -12,7 +12,7 @@ import { startTemporalDevServer } from '../../src/dev/temporal-server.js';
 import { generateSecretKey, parseSecretKey } from '../../src/secrets.js';
 import { createWorker } from '../../src/worker.js';
 
-/** Logger for tests: warnings and errors only unless TEST_LOG_LEVEL says otherwise. */
+/** Logger for tests: warnings and errors only, unless TEST_LOG_LEVEL sets another level. */
 export const testLogger: Logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
 
 export interface TestDatabase {
@@ -22,7 +22,7 @@ export interface TestDatabase {
 }
 
 /**
- * A migrated, empty database: a fresh database on DATABASE_URL's server when that is
+ * Starts a migrated, empty database: a fresh database on DATABASE_URL's server when that is
  * set, else a throwaway embedded PostgreSQL in a temporary folder.
  */
 export async function startTestDatabase(): Promise<TestDatabase> {
@@ -71,7 +71,7 @@ export interface TestTemporal {
   stop(): Promise<void>;
 }
 
-/** An in-memory Temporal dev server (the `temporal` CLI) with the queue search attributes. */
+/** Starts an in-memory Temporal dev server (the `temporal` CLI) with the queue search attributes. */
 export async function startTestTemporal(): Promise<TestTemporal> {
   const server = await startTemporalDevServer({ headless: true, logger: testLogger });
   const connection = await Connection.connect({ address: server.address });
