@@ -9,7 +9,6 @@ import { ticketTitleFromSubject } from '../../src/domain/subject.js';
 import type { ImapConnectionSettings } from '../../src/mail/incoming.js';
 import type { ParsedAddress } from '../../src/mail/parsed-message.js';
 import { queryQueueStatus, signalMailArrived, startQueueWorkflow } from '../../src/client/queue-control.js';
-import { queueWorkflowId } from '../../src/workflows/queue-definitions.js';
 import { appendMessages, listUids, recreateFolder } from '../support/imap-admin.js';
 import { testLogger } from '../support/environment.js';
 import { billingMailbox, supportMailbox, type CaseEnvironment } from './case-environment.js';
@@ -94,7 +93,17 @@ function imapSettings(environment: CaseEnvironment, mailbox: { user: string; pas
 /** Empties the case tables; ids restart, so every case gets the same numbering. */
 async function resetDatabase(environment: CaseEnvironment): Promise<void> {
   const tables: Array<{ tablename: string }> = (await environment.db.raw("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'knex_%'")).rows;
-  await environment.db.raw(`TRUNCATE ${tables.map((table) => `"${table.tablename}"`).join(', ')} RESTART IDENTITY CASCADE`);
+  // An activity of the previous case may still be finishing a transaction; a deadlock
+  // with it (40P01) is retried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await environment.db.raw(`TRUNCATE ${tables.map((table) => `"${table.tablename}"`).join(', ')} RESTART IDENTITY CASCADE`);
+      break;
+    } catch (error) {
+      if ((error as { code?: string }).code !== '40P01' || attempt >= 5) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
   await writeInstallationSetting(environment.db, 'ticketTagTemplate', TAG_TEMPLATE);
   await writeInstallationSetting(environment.db, 'firstTicketNumber', FIRST_TICKET_NUMBER);
   await createTemplate(environment.db, {
@@ -141,11 +150,32 @@ function uidValidityOf(expected: CaseExpectation, input: number): number | null 
   return null;
 }
 
-async function stopWorkflow(environment: CaseEnvironment, queue: QueueRecord): Promise<void> {
-  try {
-    await environment.client.workflow.getHandle(queueWorkflowId(queue.number)).terminate('case finished');
-  } catch (error) {
-    if (!(error instanceof WorkflowNotFoundError)) throw error;
+/**
+ * Ends the case: waits until every outgoing mail reached a final state, then
+ * terminates every workflow still running (the queues' and any delivery), so nothing
+ * writes to the tables the next case truncates, and no `outbox-<id>` workflow of this
+ * case is mistaken for the next case's row with the same id.
+ */
+async function finishCase(environment: CaseEnvironment): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const open = await environment.db('outbox').whereIn('state', ['pending', 'sending', 'handed-to-event']).count<{ count: string }>('id as count').first();
+    if (Number(open?.count ?? 0) === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  for await (const execution of environment.client.workflow.list({ query: 'ExecutionStatus = "Running"' })) {
+    const handle = environment.client.workflow.getHandle(execution.workflowId, execution.runId);
+    try {
+      // Termination does not stop an activity already running on the worker, so wait
+      // (briefly) until the workflow has none in flight.
+      const idleBy = Date.now() + 10_000;
+      while (Date.now() < idleBy && ((await handle.describe()).raw.pendingActivities?.length ?? 0) > 0) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await handle.terminate('case finished');
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+    }
   }
 }
 
@@ -529,7 +559,7 @@ export async function playCase(environment: CaseEnvironment, definition: CaseDef
   } catch (error) {
     outcome.failures.push(error instanceof Error ? error.message : String(error));
   } finally {
-    for (const queue of queues) await stopWorkflow(environment, queue);
+    await finishCase(environment);
   }
   return outcome;
 }
