@@ -1,7 +1,7 @@
 /**
- * Measures the outbox's duplicate window: per mail, the time from the SMTP server's
- * acceptance of the DATA (the capture server stores the mail just before its 250
- * reply) to the outbox row's `sent_at`, set by PostgreSQL when the row is marked sent. A
+ * Measures the outbox's duplicate window for each mail. It runs from the SMTP server's
+ * acceptance of the DATA (the capture server stores the mail just before its 250 reply)
+ * to the outbox row's `sent_at`, which PostgreSQL sets when the row is marked sent. A
  * crash inside this window leaves the row in `sending` although the mail went out.
  *
  * Run: npx tsc -p tsconfig.json && node dist/bench/outbox-window.js [N]

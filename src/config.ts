@@ -28,7 +28,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
   return result.data;
 }
 
-/** Returns the variable's value or throws an error that says how to set it. */
+/** Returns the variable's value, or throws an error with `hint` on how to set it. */
 export function requireSetting(env: Environment, name: 'DATABASE_URL' | 'TEMPORAL_ADDRESS', hint: string): string {
   const value = env[name];
   if (value === undefined) {

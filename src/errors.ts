@@ -12,7 +12,7 @@ export const FailureType = {
   /** DNS, refused connection, reset socket. */
   ConnectionFailed: 'ConnectionFailed',
   Timeout: 'Timeout',
-  /** The server answered something the adapter cannot work with. */
+  /** The server replied with something the adapter cannot work with. */
   ProtocolError: 'ProtocolError',
   FolderNotFound: 'FolderNotFound',
   /** Configuration that cannot work until an operator changes it. */

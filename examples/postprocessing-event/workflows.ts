@@ -14,8 +14,8 @@ const mailqueue = proxyActivities<OutboxActivities>({
 const local = proxyActivities<SampleEventActivities>({ startToCloseTimeout: '1 minute' });
 
 /**
- * A sample postprocessing event: prefixes the subject of every mail the queue
- * composes, then sends it. Started by mailqueue with `{ outboxId }`.
+ * Prefixes the subject of every mail the queue composes, then sends it: a sample
+ * postprocessing event, started by mailqueue with `{ outboxId }`.
  */
 export async function subjectPrefixEvent(input: OutboxDeliveryInput): Promise<void> {
   const composed = await mailqueue.readComposedMail(input.outboxId);

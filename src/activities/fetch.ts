@@ -17,7 +17,7 @@ export interface FetchBatchLimits {
 
 export const defaultFetchBatchLimits: FetchBatchLimits = { maxMessages: 50, maxBytes: 50 * 1024 * 1024 };
 
-/** What the fetch activity returns: counts and the cursor, never message content. */
+/** Result of the fetch activity: counts and the cursor, never message content. */
 export interface FetchResult {
   folder: string;
   uidValidity: string;

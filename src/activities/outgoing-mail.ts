@@ -1,12 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
+import { responseRecipient, type AutoresponseFacts } from '../domain/autoresponse-policy.js';
 import { ownMessageId } from '../domain/outgoing-message-id.js';
+import { normaliseAddress } from '../domain/text.js';
+import type { AnsweredMessageRow } from '../db/messages.js';
+import type { ParsedAddress } from '../mail/parsed-message.js';
 import { formatTicketTag, replySubject } from '../domain/subject.js';
 import { renderTemplate, type TemplateContext } from '../domain/templates.js';
 import { insertOutboxRow } from '../db/outbox.js';
 import type { SendingProfile } from '../db/sending-profile.js';
 import { FailureType, MailqueueError } from '../errors.js';
 import { composeMail, trimReferences, type OutgoingAttachment } from '../mail/compose.js';
+
+type AddressFacts = Pick<AutoresponseFacts, 'fromAddress' | 'multipleFrom' | 'senderAddress' | 'replyToAddresses'>;
 
 /** The customer message an outgoing mail replies to. */
 export interface AnsweredMessage {
@@ -31,6 +37,30 @@ export interface OutgoingDraft {
   headers: Record<string, string>;
   attachments: OutgoingAttachment[];
   tagTemplate: string;
+}
+
+/** Returns the first address of an address list, lowercased, or null. */
+export function firstAddress(list: ParsedAddress[]): string | null {
+  const found = list.find((entry) => entry.address);
+  return found?.address ? normaliseAddress(found.address) : null;
+}
+
+/** Returns the address facts of a stored message, lowercased, in the form the auto-response policy reads. */
+export function addressFactsOf(row: AnsweredMessageRow): AddressFacts {
+  return {
+    fromAddress: firstAddress(row.from),
+    multipleFrom: row.from.length > 1,
+    senderAddress: row.sender?.address ? normaliseAddress(row.sender.address) : null,
+    replyToAddresses: row.reply_to.flatMap((entry) => (entry.address ? [normaliseAddress(entry.address)] : [])),
+  };
+}
+
+/** Picks where an answer to a stored message goes (see `responseRecipient`), with the display name the message gives that address. */
+export function answerRecipient(row: AnsweredMessageRow): { name: string; address: string } | null {
+  const address = responseRecipient(addressFactsOf(row));
+  if (address === null) return null;
+  const named = [...row.reply_to, ...(row.sender ? [row.sender] : []), ...row.from].find((entry) => entry.address && normaliseAddress(entry.address) === address);
+  return { name: named?.name ?? '', address };
 }
 
 /** Renders the sender's display name: the sender-info template, else the queue title. */

@@ -3,7 +3,6 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { formatTicketTag, replySubject } from '../domain/subject.js';
 import { renderTemplate, type TemplateContext } from '../domain/templates.js';
-import { normaliseAddress } from '../domain/text.js';
 import { getQueueById } from '../db/queues.js';
 import { loadSendingProfile, type SendingProfile, type StoredTemplate } from '../db/sending-profile.js';
 import { readInstallationSettings } from '../db/settings.js';
@@ -11,8 +10,8 @@ import { addTicketEvent, findTicketByNumber } from '../db/tickets.js';
 import { findUserByAlias } from '../db/users.js';
 import { FailureType, MailqueueError } from '../errors.js';
 import type { OutgoingAttachment } from '../mail/compose.js';
-import type { ParsedAddress } from '../mail/parsed-message.js';
-import { queueOutgoingMail } from './outgoing-mail.js';
+import type { AnsweredMessageRow } from '../db/messages.js';
+import { answerRecipient, queueOutgoingMail } from './outgoing-mail.js';
 
 export interface AgentReplyInput {
   ticketNumber: number;
@@ -24,16 +23,6 @@ export interface AgentReplyInput {
   idempotencyKey?: string;
 }
 
-interface LastCustomerMessage {
-  id: number;
-  message_id: string;
-  message_id_synthetic: boolean;
-  references: string[];
-  from: ParsedAddress[];
-  sender: ParsedAddress | null;
-  reply_to: ParsedAddress[];
-}
-
 function renderBlock(template: StoredTemplate | null, kind: 'signature' | 'nps-survey', context: TemplateContext, part: 'text' | 'html'): string | null {
   if (template === null) return null;
   return renderTemplate(kind, template, context, part);
@@ -42,17 +31,6 @@ function renderBlock(template: StoredTemplate | null, kind: 'signature' | 'nps-s
 /** Joins the reply body with the signature and survey blocks, separated by blank lines (text) or line breaks (HTML). */
 function assemble(body: string, blocks: Array<string | null>, separator: string): string {
   return [body, ...blocks.filter((block): block is string => block !== null && block.trim() !== '')].join(separator);
-}
-
-/**
- * Picks the reply's recipient: Reply-To of the last customer message, else its Sender
- * when From names several mailboxes, else From, else the ticket's requester.
- */
-function replyRecipient(last: LastCustomerMessage | undefined, requester: string | null): { name: string; address: string } | null {
-  const candidates = last ? [...last.reply_to, ...(last.from.length > 1 && last.sender ? [last.sender] : []), ...last.from] : [];
-  const found = candidates.find((entry) => entry.address);
-  if (found?.address) return { name: found.name, address: normaliseAddress(found.address) };
-  return requester ? { name: '', address: requester } : null;
 }
 
 /**
@@ -77,11 +55,12 @@ export async function composeAgentReply(db: Knex, input: AgentReplyInput, logger
   }
   const settings = await readInstallationSettings(db);
 
-  const last: LastCustomerMessage | undefined = await db('messages')
+  const last: AnsweredMessageRow | undefined = await db('messages')
     .where({ ticket_id: ticket.id, direction: 'incoming', state: 'threaded', auto_submitted: false, bounce: false })
     .orderBy('id', 'desc')
     .first('id', 'message_id', 'message_id_synthetic', 'references', 'from', 'sender', 'reply_to');
-  const recipient = replyRecipient(last, ticket.requesterAddress);
+  // The last customer message decides where the reply goes; the requester is the fallback.
+  const recipient = (last ? answerRecipient(last) : null) ?? (ticket.requesterAddress ? { name: '', address: ticket.requesterAddress } : null);
   if (recipient === null) {
     throw new MailqueueError(FailureType.InvalidConfiguration, `Ticket ${ticket.number} has no customer address to reply to`);
   }

@@ -3,13 +3,12 @@ import type { Logger } from 'pino';
 import { decideAutoresponse, responseRecipient } from '../domain/autoresponse-policy.js';
 import { looksLikeOwnMessageId } from '../domain/outgoing-message-id.js';
 import { renderTemplate, type TemplateContext } from '../domain/templates.js';
-import { normaliseAddress } from '../domain/text.js';
 import { autoresponseTimesTo } from '../db/outbox.js';
 import { loadOwnAddresses, loadSendingProfile, type SendingProfile } from '../db/sending-profile.js';
 import { readInstallationSettings } from '../db/settings.js';
 import { addTicketEvent } from '../db/tickets.js';
-import type { ParsedAddress } from '../mail/parsed-message.js';
-import { queueOutgoingMail } from './outgoing-mail.js';
+import type { AnsweredMessageRow } from '../db/messages.js';
+import { addressFactsOf, answerRecipient, queueOutgoingMail } from './outgoing-mail.js';
 
 export interface RespondResult {
   queued: number;
@@ -18,15 +17,8 @@ export interface RespondResult {
   more: boolean;
 }
 
-interface FirstMessageRow {
-  id: number;
+interface FirstMessageRow extends AnsweredMessageRow {
   ticket_id: number;
-  message_id: string;
-  message_id_synthetic: boolean;
-  references: string[];
-  from: ParsedAddress[];
-  sender: ParsedAddress | null;
-  reply_to: ParsedAddress[];
   auto_submitted: boolean;
   bounce: boolean;
   list: boolean;
@@ -36,11 +28,6 @@ interface FirstMessageRow {
 
 /** Messages decided per activity call. */
 const RESPOND_BATCH_SIZE = 200;
-
-function firstAddress(list: ParsedAddress[]): string | null {
-  const found = list.find((entry) => entry.address);
-  return found?.address ? normaliseAddress(found.address) : null;
-}
 
 /** Domains our own Message-IDs use: the sender addresses' domains. */
 async function ownMessageIdDomains(db: Knex): Promise<Set<string>> {
@@ -79,12 +66,7 @@ export async function decideAutoresponses(db: Knex, queueId: number, open: boole
       if (!message) return;
       const ticket: { id: number; number: number; title: string } = await trx('tickets').where({ id: message.ticket_id }).first('id', 'number', 'title');
 
-      const addressFacts = {
-        fromAddress: firstAddress(message.from),
-        multipleFrom: message.from.length > 1,
-        senderAddress: message.sender?.address ? normaliseAddress(message.sender.address) : null,
-        replyToAddresses: message.reply_to.flatMap((entry) => (entry.address ? [normaliseAddress(entry.address)] : [])),
-      };
+      const addressFacts = addressFactsOf(message);
       const recipient = responseRecipient(addressFacts);
       const since = Date.now() - profile.rateLimit.windowSeconds * 1000;
       const sentByUs = await trx('outbox').where({ message_id: message.message_id }).first('id');
@@ -106,7 +88,7 @@ export async function decideAutoresponses(db: Knex, queueId: number, open: boole
       if (decision.send) {
         const template = profile.autoresponse;
         if (template === null) return;
-        const recipientName = [...message.reply_to, ...message.from].find((entry) => entry.address && normaliseAddress(entry.address) === decision.recipient)?.name ?? '';
+        const recipientName = answerRecipient(message)?.name ?? '';
         const context: TemplateContext = {
           ticket: { number: ticket.number, title: ticket.title },
           customer: { name: recipientName, email: decision.recipient },

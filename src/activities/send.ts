@@ -58,12 +58,12 @@ async function recordSent(deps: SendDependencies, row: OutboxRecord, raw: Buffer
 }
 
 /**
- * Sends one outbox row over the queue's SMTP server and marks it sent, at most once
- * per row in every case but one: a crash after the server accepted the mail and
- * before the row was marked. A row found in `sending` (that window) is checked
- * against the stored outgoing message first; if it is not there, an agent reply is
- * sent again with the same Message-ID (receivers collapse it), while an
- * auto-response is failed as uncertain rather than risk a second copy.
+ * Sends one outbox row over the queue's SMTP server and marks it sent. The row lock and
+ * the `sending` state make it at most once per row, except after a crash between the
+ * server's acceptance and the mark. A row found in `sending` is therefore checked
+ * against the stored outgoing message first. If that is missing, an agent reply is
+ * sent again with the same Message-ID (receivers collapse it), and an auto-response is
+ * failed as uncertain rather than risk a second copy.
  */
 export async function sendOutboxMail(deps: SendDependencies, outboxId: number): Promise<SendOutcome> {
   const claimed = await deps.db.transaction(async (trx) => {

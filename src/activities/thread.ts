@@ -230,8 +230,8 @@ export async function threadPendingMessages(db: Knex, queueId: number, logger: L
       await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`mailqueue:thread:${queueId}`]);
       const message: PendingMessageRow | undefined = await trx('messages').where({ id, state: 'pending' }).first();
       if (!message) return null;
-      // Two queues threading copies of one mail at once would both open a ticket; this
-      // lock makes the second wait and then find the first copy.
+      // Two queues threading copies of one mail at once would both open a ticket. This
+      // lock makes the second wait, so it then finds the first copy.
       await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`mailqueue:message-id:${message.message_id}`]);
 
       const outcome = await placeMessage(trx, queue, message, settings, ownAddresses);

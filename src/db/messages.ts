@@ -1,11 +1,22 @@
 import type { Knex } from 'knex';
-import type { ParsedMessage } from '../mail/parsed-message.js';
+import type { ParsedAddress, ParsedMessage } from '../mail/parsed-message.js';
 
-/** Where an incoming copy sits on the server, for "don't keep emails" and duplicate detection. */
+/** Server location of an incoming copy, for "don't keep emails" and duplicate detection. */
 export interface MailboxLocation {
   folder: string;
   uidValidity: string;
   uid: number;
+}
+
+/** Columns of a stored message that decide where an answer to it goes and how the answer threads. */
+export interface AnsweredMessageRow {
+  id: number;
+  message_id: string;
+  message_id_synthetic: boolean;
+  references: string[];
+  from: ParsedAddress[];
+  sender: ParsedAddress | null;
+  reply_to: ParsedAddress[];
 }
 
 export interface StoreMessageInput {

@@ -65,19 +65,11 @@ function toRecord(row: OutboxRow): OutboxRecord {
   };
 }
 
-export interface NewOutboxRow {
-  queueId: number;
-  ticketId: number | null;
-  kind: 'autoresponse' | 'reply';
-  idempotencyKey: string;
-  messageId: string;
-  envelopeFrom: string;
-  recipients: string[];
-  subject: string;
-  raw: Buffer;
-  userId: number | null;
+/** A row to insert: the composed mail and what it belongs to. */
+export type NewOutboxRow = Pick<OutboxRecord, 'queueId' | 'ticketId' | 'kind' | 'idempotencyKey' | 'messageId' | 'envelopeFrom' | 'recipients' | 'subject' | 'raw' | 'userId'> & {
+  /** The incoming message this mail answers, if any. */
   inReplyToMessageRowId: number | null;
-}
+};
 
 /** Inserts a pending row in the caller's transaction; an existing row with the same idempotency key wins. */
 export async function insertOutboxRow(trx: Knex.Transaction, row: NewOutboxRow): Promise<{ id: number; created: boolean }> {

@@ -131,7 +131,7 @@ function toRecord(row: QueueRow): QueueRecord {
   };
 }
 
-/** The next number never used by a queue of this type, deleted queues included. */
+/** Returns the next number never used by a queue of this type, deleted queues included. */
 export async function suggestQueueNumber(db: Knex, type = QUEUE_TYPE_EMAIL): Promise<number> {
   const row = await db('queues').where({ type }).max<{ max: number | null }>('number as max').first();
   return (row?.max ?? 0) + 1;

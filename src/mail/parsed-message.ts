@@ -24,7 +24,7 @@ export interface ParsedAttachment {
   content: Buffer;
 }
 
-/** What a delivery status notification (bounce) reports. */
+/** Contents of a delivery status notification (bounce). */
 export interface BounceReport {
   /** Message-IDs (without angle brackets) of the message that could not be delivered. */
   originalMessageIds: string[];
@@ -58,6 +58,6 @@ export interface ParsedMessage {
   /** Top-level MIME type, lowercased, e.g. `multipart/report`. */
   contentType: string;
   bounce: BounceReport | null;
-  /** Why parsing was incomplete (timeout, malformed structure), or null. The fields above hold what could be recovered. */
+  /** Reason parsing was incomplete (timeout, malformed structure), or null. The fields above contain what could be recovered. */
   parseError: string | null;
 }

@@ -97,8 +97,8 @@ async function startDeliveriesFor(pendingIds: number[]): Promise<number> {
  */
 export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<void> {
   const carried = input.carried;
-  // Null until the first settings load; handlers are registered before it, so early
-  // queries and signals are answered and kept.
+  // Null until the first settings load. Handlers are registered before it, so early
+  // queries get a result and early signals are kept.
   let loaded: QueueRuntimeSettings | null = null;
   let activeFromSignal: boolean | null = null;
   let active = false;

@@ -151,8 +151,8 @@ function uidValidityOf(expected: CaseExpectation, input: number): number | null 
 }
 
 /**
- * Ends the case: waits until every outgoing mail reached a final state, then
- * terminates every workflow still running (the queues' and any delivery), so nothing
+ * Ends the case. It waits until every outgoing mail reached a final state, then
+ * terminates every workflow still running (the queues' and any delivery). So nothing
  * writes to the tables the next case truncates, and no `outbox-<id>` workflow of this
  * case is mistaken for the next case's row with the same id.
  */

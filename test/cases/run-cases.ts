@@ -1,8 +1,8 @@
 /**
- * Plays failure-case folders through the real path: each input is appended to a
- * mailbox on a local Dovecot, the queue workflow (Temporal dev server, real worker)
- * fetches and threads it into PostgreSQL, and the outcome is compared with the
- * case's expected.json. Prints one line per case and a total.
+ * Plays failure-case folders through the real path. Each input is appended to a
+ * mailbox on a local Dovecot, and the queue workflow (Temporal dev server, real worker)
+ * fetches and threads it into PostgreSQL. The outcome is compared with the case's
+ * expected.json. Prints one line per case and a total.
  *
  * Usage: npm run cases -- [DIR] [--only C01,C02]
  */

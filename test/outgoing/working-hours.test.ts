@@ -45,7 +45,7 @@ const YEAR = firstYearWithSpringAhead(Date.now());
 const SPRING_SUNDAY = lastSundayUtc(YEAR, 2);
 const AUTUMN_SUNDAY = lastSundayUtc(YEAR, 9);
 
-/** An instant `days` after the Sunday of a change, at the UTC time `hhmmss`. */
+/** Returns the instant `days` after the Sunday of a change, at the UTC time `hhmmss`. */
 function at(sunday: number, days: number, hhmmss: string): number {
   const [hours, minutes, seconds = '0'] = hhmmss.split(':');
   return sunday + days * DAY_MS + ((Number(hours) * 60 + Number(minutes)) * 60 + Number(seconds)) * 1000;
