@@ -2,6 +2,7 @@ import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import * as initial from './migrations/001-initial.js';
 import * as outgoing from './migrations/002-outgoing.js';
+import * as peopleAndTicketFields from './migrations/003-people-and-ticket-fields.js';
 
 // bigint columns (ids, ticket numbers, UIDs) come back as strings by default; every
 // value we keep there fits in a JavaScript number (below 2^53).
@@ -16,6 +17,7 @@ interface Migration {
 const migrations: Array<[name: string, migration: Migration]> = [
   ['001-initial', initial],
   ['002-outgoing', outgoing],
+  ['003-people-and-ticket-fields', peopleAndTicketFields],
 ];
 
 const migrationSource: Knex.MigrationSource<[string, Migration]> = {
