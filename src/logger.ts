@@ -1,7 +1,7 @@
 import { pino, type Logger } from 'pino';
 
-/** Paths removed from every log line; secrets never reach the output. */
-const redactedPaths = [
+/** Paths removed from every log line; secrets never reach the output. Child loggers with their own `redact` start from this list. */
+export const redactedPaths = [
   'password',
   '*.password',
   '*.*.password',

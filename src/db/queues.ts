@@ -350,6 +350,48 @@ export async function updateQueue(db: Knex, secretKey: Buffer, number: number, c
   });
 }
 
+/**
+ * Replaces the stored password of a live queue's incoming or outgoing login, re-encrypted
+ * under `secretKey`, in one transaction. The caller sends `configChanged` so a running
+ * workflow picks the new password up on its next connection.
+ *
+ * @throws MailqueueError (QueueNotFound) when no live queue has that number;
+ *   (InvalidConfiguration) for `outgoing` when the queue has no outgoing server or sends without login.
+ */
+export async function setQueuePassword(db: Knex, secretKey: Buffer, number: number, side: 'incoming' | 'outgoing', password: string): Promise<void> {
+  if (password === '') {
+    throw new MailqueueError(FailureType.InvalidConfiguration, 'password must not be empty', { number });
+  }
+
+  await db.transaction(async (trx) => {
+    const current: QueueRow | undefined = await trx('queues').where({ type: QUEUE_TYPE_EMAIL, number }).whereNull('deleted_at').forUpdate().first();
+    if (!current) {
+      throw new MailqueueError(FailureType.QueueNotFound, `Queue ${number} does not exist (or was deleted): run \`mailqueue queue list\` to see the queues`, { number });
+    }
+
+    if (side === 'incoming') {
+      const credentialId = await storePassword(trx, secretKey, IMAP_PASSWORD_KIND, password, current.incoming.credentialId);
+      if (credentialId !== current.incoming.credentialId) {
+        await trx('queues').where({ id: current.id }).update({ incoming: JSON.stringify({ ...current.incoming, credentialId }), updated_at: trx.fn.now() });
+      }
+      return;
+    }
+
+    const outgoing = current.outgoing;
+    if (outgoing === null || outgoing.user === null) {
+      throw new MailqueueError(
+        FailureType.InvalidConfiguration,
+        `Queue ${number} ${outgoing === null ? 'has no outgoing server' : 'sends without login'}, so it has no outgoing password: set "outgoing" with user and password in the queue document instead`,
+        { number },
+      );
+    }
+    const credentialId = await storePassword(trx, secretKey, SMTP_PASSWORD_KIND, password, outgoing.credentialId);
+    if (credentialId !== outgoing.credentialId) {
+      await trx('queues').where({ id: current.id }).update({ outgoing: JSON.stringify({ ...outgoing, credentialId }), updated_at: trx.fn.now() });
+    }
+  });
+}
+
 export async function listQueues(db: Knex, options: { includeDeleted?: boolean } = {}): Promise<QueueRecord[]> {
   const query = db('queues').where({ type: QUEUE_TYPE_EMAIL }).orderBy('number');
   if (!options.includeDeleted) {

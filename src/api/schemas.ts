@@ -1,0 +1,134 @@
+import { z } from 'zod';
+import { queueConfigSchema } from '../domain/queue-config.js';
+import { fromFieldIssues } from './errors.js';
+
+/**
+ * JSON schemas shared by the route modules. The queue document's schema is derived
+ * from the zod schema of the queue file, so the API and `mailqueue queue create --file`
+ * accept exactly the same documents.
+ */
+
+type JsonSchema = Record<string, unknown>;
+
+/** Marks every `password` property write-only, so the OpenAPI document says it is never returned. */
+function markPasswordsWriteOnly(schema: unknown): void {
+  if (Array.isArray(schema)) {
+    for (const item of schema) markPasswordsWriteOnly(item);
+    return;
+  }
+  if (schema === null || typeof schema !== 'object') return;
+
+  const node = schema as JsonSchema;
+  const properties = node.properties as Record<string, JsonSchema> | undefined;
+  if (properties?.password !== undefined) properties.password.writeOnly = true;
+  for (const value of Object.values(node)) markPasswordsWriteOnly(value);
+}
+
+function queueDocumentSchema(): JsonSchema {
+  const schema = z.toJSONSchema(queueConfigSchema, { io: 'input', target: 'draft-7', unrepresentable: 'any' }) as JsonSchema;
+  delete schema.$schema;
+  markPasswordsWriteOnly(schema);
+  return { ...schema, description: 'A queue document: the fields of a queue file (docs/queue-config.md). Passwords are write-only.' };
+}
+
+/** Request body of queue create and update. */
+export const queueDocument = queueDocumentSchema();
+
+/**
+ * Validates a queue document with the zod schema after the JSON schema passed: it adds
+ * the checks JSON schema cannot express (trimmed names, field combinations, address patterns).
+ *
+ * @throws ApiError (400 validation_failed) naming each field as `body.FIELD`.
+ */
+export function parseQueueDocument(body: unknown): z.output<typeof queueConfigSchema> {
+  const result = queueConfigSchema.safeParse(body);
+  if (result.success) return result.data;
+
+  const issues = result.error.issues.flatMap((issue) => {
+    const path = ['body', ...issue.path.map(String)].join('.');
+    if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ field: `${path}.${key}`, message: 'is not a known field: remove it or check its spelling' }));
+    return [{ field: path, message: issue.message }];
+  });
+  throw fromFieldIssues(issues);
+}
+
+export const positiveInteger = { type: 'integer', minimum: 1, maximum: 2_000_000_000 } as const;
+
+/** Path parameters `{ number }` of a queue or ticket. */
+export const numberParams = {
+  type: 'object',
+  required: ['number'],
+  additionalProperties: false,
+  properties: { number: positiveInteger },
+} as const;
+
+/** Path parameters `{ name }` of a named record such as a template. */
+export const nameParams = {
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
+  properties: { name: { type: 'string', minLength: 1, maxLength: 200 } },
+} as const;
+
+export const nullableString = { type: ['string', 'null'] } as const;
+export const timestamp = { type: 'string', format: 'date-time' } as const;
+
+/** A queue as the API returns it: no passwords, no credential ids. */
+export const queueResponse = {
+  type: 'object',
+  properties: {
+    number: { type: 'integer' },
+    title: { type: 'string' },
+    description: { type: 'string' },
+    active: { type: 'boolean' },
+    category: nullableString,
+    pollIntervalSeconds: { type: 'integer' },
+    maxMessageBytes: { type: 'integer' },
+    incoming: {
+      type: 'object',
+      properties: {
+        protocol: { type: 'string' },
+        host: { type: 'string' },
+        port: { type: 'integer' },
+        user: { type: 'string' },
+        ssl: { type: 'boolean' },
+        sslTrusted: { type: 'boolean' },
+        dontKeepEmails: { type: 'boolean' },
+        processedFolder: nullableString,
+        folder: { type: 'string' },
+      },
+    },
+    outgoing: {
+      type: ['object', 'null'],
+      properties: {
+        host: { type: 'string' },
+        port: { type: 'integer' },
+        user: nullableString,
+        security: { type: 'string' },
+        sslTrusted: { type: 'boolean' },
+      },
+    },
+    senderAddress: nullableString,
+    replyTo: nullableString,
+    senderInfoTemplate: nullableString,
+    signatureTemplate: nullableString,
+    npsSurveyTemplate: nullableString,
+    autoresponseTemplate: nullableString,
+    timeGroup: nullableString,
+    autoresponseExceptions: { type: 'array', items: { type: 'string' } },
+    autoresponseRateLimit: {
+      type: ['object', 'null'],
+      properties: { max: { type: 'number' }, windowSeconds: { type: 'number' } },
+    },
+    postprocessing: {
+      type: ['object', 'null'],
+      properties: { workflowType: { type: 'string' }, taskQueue: { type: 'string' }, timeoutSeconds: { type: 'integer' } },
+    },
+    workflowId: { type: 'string' },
+    createdAt: timestamp,
+    deletedAt: { type: ['string', 'null'], format: 'date-time' },
+  },
+} as const;
+
+/** A body that is an object and carries nothing: for actions such as pause. */
+export const emptyObject = { type: 'object', additionalProperties: false, properties: {} } as const;
