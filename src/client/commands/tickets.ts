@@ -2,9 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { detectMimeType } from 'nodemailer/lib/mime-funcs/mime-types';
-import { composeAgentReply } from '../../activities/reply.js';
 import { logger } from '../../logger.js';
-import { startOutboxDelivery } from '../queue-control.js';
+import { sendAgentReply } from '../agent-reply.js';
 import { requireQueueByNumber } from '../../db/queues.js';
 import { listUnthreadedMessages, loadTicketView } from '../../db/ticket-views.js';
 import { listTickets, type TicketRecord } from '../../db/tickets.js';
@@ -110,13 +109,12 @@ export function registerTicketCommands(program: Command, run: (action: (context:
         const attachments = await Promise.all(
           options.attach.map(async (path) => ({ filename: basename(path), contentType: detectMimeType(path), content: await readFile(path) })),
         );
-        const reply = await composeAgentReply(context.db(), { ticketNumber: parsePositive(numberText, 'ticket number'), userAlias: options.as, text, html, attachments }, logger);
-        const workflowId = await startOutboxDelivery(await context.temporal(), reply.outboxId);
+        const reply = await sendAgentReply(context.db(), await context.temporal(), { ticketNumber: parsePositive(numberText, 'ticket number'), userAlias: options.as, text, html, attachments }, logger);
         if (options.json) {
-          printJson({ outboxId: reply.outboxId, messageId: reply.messageId, recipient: reply.recipient, workflowId });
+          printJson({ outboxId: reply.outboxId, messageId: reply.messageId, recipient: reply.recipient, workflowId: reply.workflowId });
           return;
         }
-        process.stdout.write(`Reply queued as outgoing #${reply.outboxId} to ${reply.recipient} (Message-ID <${reply.messageId}>, delivery workflow ${workflowId}).\n`);
+        process.stdout.write(`Reply queued as outgoing #${reply.outboxId} to ${reply.recipient} (Message-ID <${reply.messageId}>, delivery workflow ${reply.workflowId}).\n`);
       }),
     );
 

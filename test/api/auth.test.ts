@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { newSecretKey, startTestDatabase, type TestDatabase } from '../support/environment.js';
+import { call, errorOf, startTestApi, unreachableTemporal, type TestApi } from './api-environment.js';
+
+let database: TestDatabase;
+let api: TestApi;
+let adminToken: string;
+let agentToken: string;
+
+/** A concrete URL for a route pattern: path parameters get a plausible value. */
+function concreteUrl(pattern: string): string {
+  return pattern.replace(/:number\b/g, '1').replace(/:name\b/g, 'default').replace(/:id\b/g, '1').replace(/:(\w+)/g, '1');
+}
+
+before(async () => {
+  database = await startTestDatabase();
+  api = await startTestApi({ db: database.db, temporal: unreachableTemporal(), secretKey: newSecretKey() });
+  adminToken = api.issueToken({ id: 1, alias: 'root', role: 'admin' });
+  agentToken = api.issueToken({ id: 2, alias: 'jana', role: 'agent' });
+});
+
+after(async () => {
+  await api?.stop();
+  await database?.stop();
+});
+
+describe('every route', () => {
+  test('declares its access and only the OpenAPI document is public', () => {
+    assert.ok(api.routes.length >= 20, `expected the full route table, got ${api.routes.length} routes`);
+    const publicRoutes = api.routes.filter((route) => route.access === 'public').map((route) => `${route.method} ${route.url}`);
+    assert.deepEqual(publicRoutes, ['GET /openapi.json']);
+  });
+
+  test('answers 401 with WWW-Authenticate without a token', async () => {
+    for (const route of api.routes.filter((entry) => entry.access !== 'public')) {
+      const response = await call(api.app, null, route.method, concreteUrl(route.url));
+      assert.equal(response.statusCode, 401, `${route.method} ${route.url}`);
+      assert.match(String(response.headers['www-authenticate']), /^Bearer /, `${route.method} ${route.url}`);
+      assert.equal(errorOf(response).code, 'unauthorized');
+    }
+  });
+
+  test('answers 401 to an unknown token and to a malformed header', async () => {
+    for (const route of api.routes.filter((entry) => entry.access !== 'public')) {
+      const unknown = await call(api.app, 'mq_thisTokenWasNeverIssuedByAnyone', route.method, concreteUrl(route.url));
+      assert.equal(unknown.statusCode, 401, `${route.method} ${route.url}`);
+      const malformed = await api.app.inject({ method: route.method as 'GET', url: concreteUrl(route.url), headers: { authorization: `Basic ${Buffer.from('root:secret').toString('base64')}` } });
+      assert.equal(malformed.statusCode, 401, `${route.method} ${route.url}`);
+    }
+  });
+
+  test('answers 403 to an agent on an admin route', async () => {
+    const adminRoutes = api.routes.filter((entry) => entry.access === 'admin');
+    assert.ok(adminRoutes.length > 0);
+    for (const route of adminRoutes) {
+      const response = await call(api.app, agentToken, route.method, concreteUrl(route.url));
+      assert.equal(response.statusCode, 403, `${route.method} ${route.url}`);
+      assert.equal(errorOf(response).code, 'forbidden');
+    }
+  });
+
+  test('lets the token through to the handler for the roles it allows', async () => {
+    for (const route of api.routes.filter((entry) => entry.access !== 'public')) {
+      const tokens = route.access === 'agent' ? [agentToken, adminToken] : [adminToken];
+      for (const token of tokens) {
+        const response = await call(api.app, token, route.method, concreteUrl(route.url));
+        assert.ok(![401, 403].includes(response.statusCode), `${route.method} ${route.url} answered ${response.statusCode}: ${response.body}`);
+      }
+    }
+  });
+});
+
+describe('the OpenAPI document', () => {
+  test('is served without a token and validates as OpenAPI 3.1', async () => {
+    const response = await call(api.app, null, 'GET', '/openapi.json');
+    assert.equal(response.statusCode, 200);
+    const document = response.json() as { openapi: string; paths: Record<string, Record<string, { security?: unknown }>>; components: { securitySchemes: Record<string, unknown> } };
+    assert.equal(document.openapi, '3.1.0');
+    await SwaggerParser.validate(structuredClone(document) as never);
+    assert.deepEqual(document.components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer', description: 'An API token from `mailqueue users token create`' });
+  });
+
+  test('lists every protected route with the bearer requirement', async () => {
+    const document = (await call(api.app, null, 'GET', '/openapi.json')).json() as { paths: Record<string, Record<string, { security?: unknown }>> };
+    for (const route of api.routes.filter((entry) => entry.access !== 'public')) {
+      const path = route.url.replace(/:(\w+)/g, '{$1}');
+      const operation = document.paths[path]?.[route.method.toLowerCase()];
+      assert.ok(operation, `${route.method} ${path} is missing from the document`);
+      assert.deepEqual(operation.security, [{ bearerAuth: [] }], `${route.method} ${path}`);
+    }
+  });
+
+  test('marks passwords write-only', async () => {
+    const text = (await call(api.app, null, 'GET', '/openapi.json')).body;
+    const document = JSON.parse(text) as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, { properties?: Record<string, { writeOnly?: boolean }> }> } }> } }>> };
+    const body = document.paths['/queues'].post.requestBody?.content['application/json'].schema;
+    assert.equal(body?.properties.incoming.properties?.password.writeOnly, true);
+  });
+});
