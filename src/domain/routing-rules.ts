@@ -36,12 +36,12 @@ export type RoutingOperator = (typeof routingOperators)[number];
 export type TicketPriority = (typeof ticketPriorities)[number];
 
 /**
- * Characters of one value a regular expression sees. The engine (RE2) runs in time
- * linear in its input, so this cap bounds the time one condition can take on a
- * hostile message; text past it is not searched.
+ * Maximum characters of one value that a regular expression searches. The engine (RE2)
+ * runs in time linear in its input, so this cap bounds the time one condition takes on
+ * a hostile message. Text past the cap is not searched.
  */
 export const REGEX_INPUT_LIMIT = 100_000;
-/** Longest pattern accepted, in characters. */
+/** Maximum pattern length, in characters. */
 export const PATTERN_LENGTH_LIMIT = 1000;
 
 const textFieldSet = new Set<string>(routingTextFields);
@@ -165,7 +165,7 @@ function compileRegex(pattern: string): RE2JS {
   return RE2JS.compile(pattern.normalize('NFC'), RE2JS.CASE_INSENSITIVE);
 }
 
-/** The engine's complaint about a pattern, or null when it compiles. */
+/** Returns the engine's error message for a pattern, or null when the pattern compiles. */
 function regexError(pattern: string): string | null {
   try {
     compileRegex(pattern);
@@ -203,8 +203,8 @@ function captureReferenceErrors(value: string, conditions: RoutingCondition[]): 
 }
 
 /**
- * What a rule can test about one message, decoded and normalised: addresses trimmed and
- * lowercased, one entry per address; header values by lowercase name, every occurrence.
+ * Decoded and normalised values of one message that a rule can test. Addresses are
+ * trimmed and lowercased, one entry per address. Headers map a lowercase name to every value.
  */
 export interface RoutingFacts {
   from: string[];
@@ -411,7 +411,7 @@ function compileCondition(condition: RoutingCondition): CompiledCondition {
 
 /**
  * Compiles stored rules in their order. A rule that no longer compiles (its document
- * was changed outside `saveRoutingRule`) is left out and reported, so one bad rule
+ * was changed outside `createRoutingRule` and `updateRoutingRule`) is left out and reported, so one bad rule
  * never stops routing.
  */
 export function compileRoutingRules(rules: StoredRoutingRule[]): { compiled: CompiledRoutingRule[]; errors: Array<{ id: number; name: string; message: string }> } {
