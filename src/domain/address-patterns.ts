@@ -16,8 +16,12 @@ export interface CompiledAddressPatterns {
   errors: string[];
 }
 
-/** Translates `*` (any run) and `?` (exactly one character) and escapes every other character. */
-function globToRegExpSource(glob: string): string {
+/**
+ * Translates `*` (any run) and `?` (exactly one character) and escapes every other character.
+ * The result uses only syntax that both JavaScript RegExp and RE2 accept, so routing rules
+ * compile it with their linear-time engine.
+ */
+export function globToRegExpSource(glob: string): string {
   let source = '';
 
   for (const character of glob) {
