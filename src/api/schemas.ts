@@ -24,15 +24,30 @@ function markPasswordsWriteOnly(schema: unknown): void {
   for (const value of Object.values(node)) markPasswordsWriteOnly(value);
 }
 
-function queueDocumentSchema(): JsonSchema {
-  const schema = z.toJSONSchema(queueConfigSchema, { io: 'input', target: 'draft-7', unrepresentable: 'any' }) as JsonSchema;
-  delete schema.$schema;
-  markPasswordsWriteOnly(schema);
-  return { ...schema, description: 'A queue document: the fields of a queue file (docs/queue-config.md). Passwords are write-only.' };
+/**
+ * The JSON schema of a zod schema's input, for ajv and the OpenAPI document. Checks that
+ * JSON schema cannot express stay in zod, which runs after it in the handler.
+ */
+export function jsonSchemaOf(schema: z.ZodType, description: string): JsonSchema {
+  const json = z.toJSONSchema(schema, { io: 'input', target: 'draft-7', unrepresentable: 'any' }) as JsonSchema;
+  delete json.$schema;
+  markPasswordsWriteOnly(json);
+  return { ...json, description };
 }
 
 /** Request body of queue create and update. */
-export const queueDocument = queueDocumentSchema();
+export const queueDocument = jsonSchemaOf(queueConfigSchema, 'A queue document: the fields of a queue file (docs/queue-config.md). Passwords are write-only.');
+
+/**
+ * Turns `path: problem` lines, the form the domain validators report in, into field
+ * issues under `body`. A line without a path is about the body as a whole.
+ */
+export function bodyIssuesFromLines(lines: string[]): Array<{ field: string; message: string }> {
+  return lines.map((line) => {
+    const match = /^([A-Za-z0-9_.[\]-]+): (.*)$/s.exec(line);
+    return match === null ? { field: 'body', message: line } : { field: `body.${match[1]}`, message: match[2] };
+  });
+}
 
 /**
  * Validates a queue document with the zod schema after the JSON schema passed: it adds

@@ -7,7 +7,9 @@ import { TASK_QUEUE } from '../config.js';
 import { redactedPaths } from '../logger.js';
 import { registerAuth, type RouteAccessEntry, type TokenLookup } from './auth.js';
 import { createErrorHandler, errorBodySchema } from './errors.js';
+import { registerCategoryRoutes } from './routes/categories.js';
 import { registerQueueRoutes } from './routes/queues.js';
+import { registerRoutingRuleRoutes } from './routes/routing-rules.js';
 import { registerStatusRoutes } from './routes/statuses.js';
 import { registerTemplateRoutes } from './routes/templates.js';
 import { registerTimeGroupRoutes } from './routes/time-groups.js';
@@ -109,6 +111,8 @@ export async function buildApiServer(deps: ApiDependencies): Promise<ApiServer> 
     registerTemplateRoutes(scope, context);
     registerTimeGroupRoutes(scope, context);
     registerStatusRoutes(scope, context);
+    registerCategoryRoutes(scope, context);
+    registerRoutingRuleRoutes(scope, context);
   });
 
   return { app, routes };
