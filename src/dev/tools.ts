@@ -110,3 +110,11 @@ export function findDovecot(): string {
     `Dovecot was not found at ${dovecotPath}: run \`npm run setup\`, or \`apt-get install dovecot-imapd dovecot-pop3d\``,
   );
 }
+
+/**
+ * Returns the path of the schemathesis API fuzzer: SCHEMATHESIS_PATH, else
+ * `.tools/venv/bin/schemathesis`, else PATH. Throws an Error with the install command when none exists.
+ */
+export function findSchemathesis(): string {
+  return findPipBinary({ name: 'schemathesis', envVariable: 'SCHEMATHESIS_PATH', pipPackage: 'schemathesis==4.32.5' });
+}

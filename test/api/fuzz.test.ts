@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { createCategory } from '../../src/db/categories.js';
+import { createQueue } from '../../src/db/queues.js';
+import { createTemplate } from '../../src/db/templates.js';
+import { createTimeGroup } from '../../src/db/time-groups.js';
+import { findSchemathesis } from '../../src/dev/tools.js';
+import { queueConfigSchema } from '../../src/domain/queue-config.js';
+import { newSecretKey, startTestDatabase, startTestTemporal, startTestWorker, type RunningWorker, type TestDatabase, type TestTemporal } from '../support/environment.js';
+import { startTestApi, type TestApi } from './api-environment.js';
+
+const run = promisify(execFile);
+
+/** Examples per operation: enough to reach every branch of the schemas, bounded to keep the run near a minute. */
+const EXAMPLES_PER_OPERATION = 12;
+
+let schemathesis: string | null = null;
+let skipReason = '';
+try {
+  schemathesis = findSchemathesis();
+} catch (error) {
+  skipReason = `schemathesis is not installed (${(error as Error).message})`;
+}
+
+let database: TestDatabase;
+let temporal: TestTemporal;
+let worker: RunningWorker;
+let api: TestApi;
+let adminToken: string;
+let workDir: string;
+
+before(async () => {
+  if (schemathesis === null) return;
+  const secretKey = newSecretKey();
+  database = await startTestDatabase();
+  temporal = await startTestTemporal();
+  worker = await startTestWorker({ temporalAddress: temporal.address, db: database.db, secretKey });
+  api = await startTestApi({ db: database.db, temporal: temporal.client, secretKey });
+  adminToken = api.issueToken({ id: 1, alias: 'root', role: 'admin' });
+  workDir = await mkdtemp(join(tmpdir(), 'mq-fuzz-'));
+
+  // Records the generated requests can find, so not every request ends in a 404.
+  await createCategory(database.db, { name: 'Support' });
+  await createTemplate(database.db, { name: 'default', kind: 'signature', text: '-- \n{{user.name}}' });
+  await createTimeGroup(database.db, { name: 'default', timeZone: 'Europe/Prague', weekly: [{ day: 1, open: '08:00', close: '16:00' }], exceptions: [] });
+  await createQueue(database.db, secretKey, queueConfigSchema.parse({ number: 1, title: 'Support', incoming: { host: '127.0.0.1', port: 1, user: 'support@example.com', password: 'fuzz-password', ssl: false, sslTrusted: false } }));
+  await api.app.listen({ host: '127.0.0.1', port: 0 });
+});
+
+after(async () => {
+  await api?.stop();
+  await worker?.stop();
+  await temporal?.stop();
+  await database?.stop();
+  if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
+});
+
+test('the fuzzer finds no server error on any route', { skip: schemathesis === null ? skipReason : false, timeout: 240_000 }, async (context) => {
+  const { port } = api.app.server.address() as AddressInfo;
+  const args = [
+    'run',
+    `http://127.0.0.1:${port}/openapi.json`,
+    '--checks',
+    'not_a_server_error',
+    '--header',
+    `Authorization: Bearer ${adminToken}`,
+    '--max-examples',
+    String(EXAMPLES_PER_OPERATION),
+    '--seed',
+    '20261204',
+    '--workers',
+    '1',
+    '--request-timeout',
+    '20',
+    '--generation-database',
+    'none',
+    '--no-color',
+  ];
+  let output: string;
+  try {
+    const result = await run(schemathesis as string, args, { cwd: workDir, maxBuffer: 64 * 1024 * 1024, timeout: 220_000, env: { ...process.env, SCHEMATHESIS_TELEMETRY: 'false' } });
+    output = result.stdout;
+  } catch (error) {
+    const failed = error as { stdout?: string; stderr?: string; code?: number };
+    assert.fail(`schemathesis exited with ${failed.code}:\n${failed.stdout ?? ''}\n${failed.stderr ?? ''}`);
+  }
+  context.diagnostic(output.trim().split('\n').slice(-25).join('\n'));
+  assert.match(output, /passed/i, output);
+  assert.doesNotMatch(output, /Server error/i, output);
+});
