@@ -136,7 +136,7 @@ describe('routing rules in a running queue', () => {
     assert.equal(reached.counters.replies, 1);
   });
 
-  test('a rule sets category, priority and a captured field', async () => {
+  test('a rule sets category and captured field', async () => {
     const view = await ticketOf('invoice-question');
     assert.equal(view.ticket.category, 'Billing');
     assert.deepEqual(view.ticket.customFields, { invoiceNumber: '4711' });
@@ -155,7 +155,7 @@ describe('routing rules in a running queue', () => {
     const view = await ticketOf('invoice-reply');
     assert.equal(view.ticket.priority, 'urgent');
     assert.deepEqual(view.ticket.extraStatuses, ['escalated']);
-    // The reply says "please call", but that rule does not run on replies.
+    // The reply contains "please call", but that rule does not run on replies.
     assert.equal(view.ticket.stage, null);
   });
 
