@@ -3,6 +3,7 @@ import { removeStoredFromFolder, type DeleteResult } from './remove-stored.js';
 import { fetchNewMail, type FetchDependencies, type FetchResult } from './fetch.js';
 import { translateFailures } from './failures.js';
 import { threadPendingMessages, type ThreadResult } from './thread.js';
+import { routePendingMessages, type RouteResult } from './route.js';
 import { summariseOutbox, type OutboxSummary } from '../db/outbox.js';
 import { loadSendingProfile } from '../db/sending-profile.js';
 import type { TimeGroup } from '../domain/working-hours.js';
@@ -67,6 +68,11 @@ export function createActivities(deps: ActivityDependencies) {
       return translateFailures(() => threadPendingMessages(deps.db, queueId, deps.logger));
     },
 
+    /** @param open working hours state held by the workflow: false closed, null no time group. */
+    async routePendingMessages(queueId: number, open: boolean | null): Promise<RouteResult> {
+      return translateFailures(() => routePendingMessages(deps.db, queueId, open, deps.logger));
+    },
+
     async removeStoredFromFolder(queueId: number): Promise<DeleteResult> {
       return translateFailures(() => removeStoredFromFolder(deps, queueId));
     },
@@ -118,4 +124,4 @@ export type OutboxActivities = ReturnType<typeof createOutboxActivities>;
 
 export type QueueActivities = ReturnType<typeof createActivities>;
 export type { OutboxSummary };
-export type { ComposedMail, DeleteResult, FetchResult, OutboxRoute, RespondResult, SendOutcome, ThreadResult };
+export type { ComposedMail, DeleteResult, FetchResult, OutboxRoute, RespondResult, RouteResult, SendOutcome, ThreadResult };

@@ -8,6 +8,7 @@ import { parseSecretKey } from '../secrets.js';
 import { createWorker } from '../worker.js';
 import { registerImportCommand } from './commands/import.js';
 import { registerQueueCommands } from './commands/queue.js';
+import { registerRuleCommands } from './commands/rules.js';
 import { registerTemplateCommands } from './commands/templates.js';
 import { registerTicketCommands } from './commands/tickets.js';
 import { registerTimeGroupCommands } from './commands/time-groups.js';
@@ -40,6 +41,7 @@ registerTicketCommands(program, run);
 registerTemplateCommands(program, run);
 registerUserCommands(program, run);
 registerTimeGroupCommands(program, run);
+registerRuleCommands(program, run);
 registerImportCommand(program, run);
 registerDevCommands(program);
 

@@ -22,11 +22,32 @@ export interface TicketMessageView {
   attachments: Array<{ filename: string; contentType: string; size: number; contentId: string | null; inline: boolean; sha256: string }>;
 }
 
+/** Ticket fields that routing rules, agents and views set, beside the basic record. */
+export interface TicketFieldsView {
+  priority: string;
+  stage: string | null;
+  /** The owning user, or null. */
+  owner: { userId: number; alias: string } | null;
+  extraStatuses: string[];
+  customFields: Record<string, unknown>;
+}
+
+/** One routing decision on the ticket: the rules that matched a message and what they changed. */
+export interface RoutingTrailEntry {
+  messageRowId: number | null;
+  rules: Array<{ id: number; name: string; captures?: Record<string, string> }>;
+  changes: Record<string, unknown>;
+  skipped: string[];
+  createdAt: string;
+}
+
 export interface TicketView {
-  ticket: TicketRecord & { queueNumber: number };
+  ticket: TicketRecord & TicketFieldsView & { queueNumber: number };
   participants: Participant[];
   messages: TicketMessageView[];
   events: Array<{ kind: string; data: unknown; createdAt: string }>;
+  /** The `routing` events in order. */
+  routing: RoutingTrailEntry[];
   /** Mail the queue sends or sent on this ticket, with its delivery state. */
   outbox: Array<{ id: number; kind: string; state: string; messageId: string; recipients: string[]; subject: string; attempts: number; failureReason: string | null; lastError: string | null; createdAt: string; sentAt: string | null }>;
 }
@@ -43,10 +64,25 @@ export async function loadTicketView(db: Knex, number: number): Promise<TicketVi
     .whereIn('message_row_id', rows.map((row) => row.id))
     .orderBy('id')
     .select('message_row_id', 'filename', 'content_type', 'size', 'content_id', 'inline', 'sha256');
-  const events: Array<{ kind: string; data: unknown; created_at: Date }> = await db('ticket_events').where({ ticket_id: ticket.id }).orderBy('id').select('kind', 'data', 'created_at');
+  const events: Array<{ kind: string; data: unknown; message_row_id: number | null; created_at: Date }> = await db('ticket_events')
+    .where({ ticket_id: ticket.id })
+    .orderBy('id')
+    .select('kind', 'data', 'message_row_id', 'created_at');
+  const fields: { priority: string; stage: string | null; owner_user_id: number | null; extra_statuses: string[]; custom_fields: Record<string, unknown> } = await db('tickets')
+    .where({ id: ticket.id })
+    .first('priority', 'stage', 'owner_user_id', 'extra_statuses', 'custom_fields');
+  const owner: { alias: string } | undefined = fields.owner_user_id === null ? undefined : await db('users').where({ id: fields.owner_user_id }).first('alias');
 
   return {
-    ticket: { ...ticket, queueNumber: queue.number },
+    ticket: {
+      ...ticket,
+      queueNumber: queue.number,
+      priority: fields.priority,
+      stage: fields.stage,
+      owner: fields.owner_user_id !== null && owner ? { userId: fields.owner_user_id, alias: owner.alias } : null,
+      extraStatuses: fields.extra_statuses,
+      customFields: fields.custom_fields,
+    },
     participants: await listParticipants(db, ticket.id),
     messages: rows.map((row) => ({
       id: row.id,
@@ -75,6 +111,12 @@ export async function loadTicketView(db: Knex, number: number): Promise<TicketVi
         })),
     })),
     events: events.map((event) => ({ kind: event.kind, data: event.data, createdAt: event.created_at.toISOString() })),
+    routing: events
+      .filter((event) => event.kind === 'routing')
+      .map((event) => {
+        const data = event.data as { rules?: RoutingTrailEntry['rules']; changes?: Record<string, unknown>; skipped?: string[] };
+        return { messageRowId: event.message_row_id, rules: data.rules ?? [], changes: data.changes ?? {}, skipped: data.skipped ?? [], createdAt: event.created_at.toISOString() };
+      }),
     outbox: (await listOutboxForTicket(db, ticket.id)).map((row) => ({
       id: row.id,
       kind: row.kind,

@@ -25,6 +25,10 @@ export interface QueueCounters {
   ownMessages: number;
   crossQueueDuplicates: number;
   held: number;
+  /** Threaded incoming messages whose routing rules ran (or that no rule could apply to). */
+  routed: number;
+  /** Of the routed messages, those that at least one rule matched. */
+  routedMatched: number;
   deletedFromServer: number;
   movedToProcessedFolder: number;
   autoresponsesQueued: number;
@@ -95,6 +99,8 @@ export function emptyCounters(): QueueCounters {
     ownMessages: 0,
     crossQueueDuplicates: 0,
     held: 0,
+    routed: 0,
+    routedMatched: 0,
     deletedFromServer: 0,
     movedToProcessedFolder: 0,
     autoresponsesQueued: 0,

@@ -5,6 +5,7 @@ import {
   continueAsNew,
   log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -43,6 +44,8 @@ const mailActivities = proxyActivities<QueueActivities>({
 
 /** Fetch batches per cycle before threading; the rest waits for the next cycle. */
 const MAX_FETCH_BATCHES_PER_CYCLE = 20;
+/** Patch id of the routing step, so workflows started before it keep replaying. */
+const ROUTING_PATCH = 'email-routing-rules';
 /** Maximum wait after repeated failures, in milliseconds. */
 const MAX_ERROR_BACKOFF_MS = 30 * 60 * 1000;
 /** Cycles before continue-as-new even if the server does not suggest it. */
@@ -92,7 +95,7 @@ async function startDeliveriesFor(pendingIds: number[]): Promise<number> {
 }
 
 /**
- * Runs one email queue for as long as it exists: fetch → thread → (route) → respond →
+ * Runs one email queue for as long as it exists: fetch → thread → route → respond →
  * delete from server when configured → wait for the poll interval or a signal.
  */
 export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<void> {
@@ -230,7 +233,15 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
         if (!threaded.more) break;
       }
 
-      // NOTE: email routing rules run here, between thread and respond, once they exist.
+      // Runs started before routing existed replay without this step; see the replay test.
+      if (patched(ROUTING_PATCH)) {
+        for (;;) {
+          const routed = await mailActivities.routePendingMessages(input.queueId, open);
+          counters.routed += routed.routed;
+          counters.routedMatched += routed.matched;
+          if (!routed.more) break;
+        }
+      }
 
       for (;;) {
         const responded = await mailActivities.decideAutoresponses(input.queueId, open);

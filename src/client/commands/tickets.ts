@@ -76,6 +76,12 @@ export function registerTicketCommands(program: Command, run: (action: (context:
         process.stdout.write(`Ticket ${t.number} (queue ${t.queueNumber}, ${t.status}${t.category ? `, ${terminalSafe(t.category)}` : ''}): ${terminalSafe(t.title)}\n`);
         process.stdout.write(`Requester: ${t.requesterAddress ?? '(none)'}${t.requesterFlag ? ` [${t.requesterFlag}]` : ''}\n`);
         process.stdout.write(`Participants: ${view.participants.map((p) => `${p.address} (${p.role})`).join(', ')}\n`);
+        process.stdout.write(`Priority: ${t.priority}  Stage: ${terminalSafe(t.stage ?? '-')}  Owner: ${t.owner?.alias ?? '-'}  Extra statuses: ${terminalSafe(t.extraStatuses.join(', ') || '-')}\n`);
+        if (Object.keys(t.customFields).length > 0) process.stdout.write(`Custom fields: ${terminalSafe(JSON.stringify(t.customFields))}\n`);
+        for (const entry of view.routing) {
+          const rules = entry.rules.map((rule) => `#${rule.id} ${rule.name}`).join(', ');
+          process.stdout.write(`Routing (message #${entry.messageRowId ?? '-'}): ${terminalSafe(rules)} set ${terminalSafe(JSON.stringify(entry.changes))}${entry.skipped.length > 0 ? `, skipped: ${terminalSafe(entry.skipped.join('; '))}` : ''}\n`);
+        }
         for (const message of view.messages) {
           const from = message.from.map((a) => a.address ?? a.name).join(', ');
           process.stdout.write(`\n--- #${message.id} ${message.direction} ${message.date ?? ''} from ${terminalSafe(from)} [${message.threadRule ?? ''}]${message.autoSubmitted ? ' [automatic]' : ''}${message.parseError ? ` [parse error: ${terminalSafe(message.parseError)}]` : ''}\n`);
