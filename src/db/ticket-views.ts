@@ -19,7 +19,7 @@ export interface TicketMessageView {
   parseError: string | null;
   text: string;
   html: string | null;
-  attachments: Array<{ filename: string; contentType: string; size: number; contentId: string | null; inline: boolean; sha256: string }>;
+  attachments: Array<{ id: number; filename: string; contentType: string; size: number; contentId: string | null; inline: boolean; sha256: string }>;
 }
 
 /** Ticket fields that routing rules, agents and views set, beside the basic record. */
@@ -60,10 +60,10 @@ export async function loadTicketView(db: Knex, number: number): Promise<TicketVi
     .where({ ticket_id: ticket.id })
     .orderBy('id')
     .select('id', 'direction', 'message_id', 'from', 'to', 'cc', 'subject', 'date', 'thread_rule', 'auto_submitted', 'bounce', 'parse_error', 'text', 'html');
-  const attachments: Array<{ message_row_id: number; filename: string; content_type: string; size: number; content_id: string | null; inline: boolean; sha256: string }> = await db('attachments')
+  const attachments: Array<{ id: number; message_row_id: number; filename: string; content_type: string; size: number; content_id: string | null; inline: boolean; sha256: string }> = await db('attachments')
     .whereIn('message_row_id', rows.map((row) => row.id))
     .orderBy('id')
-    .select('message_row_id', 'filename', 'content_type', 'size', 'content_id', 'inline', 'sha256');
+    .select('id', 'message_row_id', 'filename', 'content_type', 'size', 'content_id', 'inline', 'sha256');
   const events: Array<{ kind: string; data: unknown; message_row_id: number | null; created_at: Date }> = await db('ticket_events')
     .where({ ticket_id: ticket.id })
     .orderBy('id')
@@ -102,6 +102,7 @@ export async function loadTicketView(db: Knex, number: number): Promise<TicketVi
       attachments: attachments
         .filter((attachment) => attachment.message_row_id === row.id)
         .map((attachment) => ({
+          id: attachment.id,
           filename: attachment.filename,
           contentType: attachment.content_type,
           size: attachment.size,
