@@ -1,4 +1,6 @@
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { Knex } from 'knex';
+import { findUserByApiToken } from '../db/api-tokens.js';
 import { ApiError, ErrorCode } from './errors.js';
 
 /**
@@ -19,6 +21,15 @@ export interface ApiUser {
 
 /** Finds the active user of a token, or null for an unknown, revoked or inactive one. */
 export type TokenLookup = (token: string) => Promise<ApiUser | null>;
+
+/** The token lookup against the `api_tokens` table: tokens are stored hashed, revoked ones and inactive users fail. */
+export function databaseTokenLookup(db: Knex): TokenLookup {
+  return async (token) => {
+    const found = await findUserByApiToken(db, token);
+    if (found === null || !found.user.active) return null;
+    return { id: found.user.id, alias: found.user.alias, role: found.user.role };
+  };
+}
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -48,7 +59,7 @@ function unauthorized(message: string): ApiError {
 function bearerToken(request: FastifyRequest): string {
   const header = request.headers.authorization;
   if (header === undefined || header === '') {
-    throw unauthorized('No API token: send the header "Authorization: Bearer TOKEN" (create a token with `mailqueue users token create`)');
+    throw unauthorized('No API token: send the header "Authorization: Bearer TOKEN" with a token an admin created for you (POST /users/{alias}/tokens)');
   }
   const match = /^Bearer +(\S+)\s*$/i.exec(header);
   if (match === null || !tokenPattern.test(match[1])) {
@@ -90,7 +101,7 @@ export function registerAuth(app: FastifyInstance, lookup: TokenLookup): RouteAc
 
     const user = await lookup(bearerToken(request));
     if (user === null) {
-      throw unauthorized('The API token is unknown, revoked, or its user is inactive: create a new one with `mailqueue users token create`');
+      throw unauthorized('The API token is unknown, revoked, or its user is inactive: ask an admin for a new token (POST /users/{alias}/tokens)');
     }
     request.apiUser = user;
 

@@ -5,14 +5,18 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { TASK_QUEUE } from '../config.js';
 import { redactedPaths } from '../logger.js';
-import { registerAuth, type RouteAccessEntry, type TokenLookup } from './auth.js';
+import { databaseTokenLookup, registerAuth, type RouteAccessEntry, type TokenLookup } from './auth.js';
 import { createErrorHandler, errorBodySchema } from './errors.js';
 import { registerCategoryRoutes } from './routes/categories.js';
+import { registerHelpdeskRoutes } from './routes/helpdesks.js';
 import { registerQueueRoutes } from './routes/queues.js';
 import { registerRoutingRuleRoutes } from './routes/routing-rules.js';
 import { registerStatusRoutes } from './routes/statuses.js';
 import { registerTemplateRoutes } from './routes/templates.js';
+import { registerTicketRoutes } from './routes/tickets.js';
 import { registerTimeGroupRoutes } from './routes/time-groups.js';
+import { registerUserRoutes } from './routes/users.js';
+import { registerViewRoutes } from './routes/views.js';
 
 /** What the route handlers use; built once per server. */
 export interface ApiDependencies {
@@ -23,8 +27,8 @@ export interface ApiDependencies {
   logger: Logger;
   /** Task queue of the workflows the API starts; default the mailqueue task queue. */
   taskQueue?: string;
-  /** Resolves a bearer token to its user. */
-  findUserByToken: TokenLookup;
+  /** Resolves a bearer token to its user; default the hashed tokens in the database. */
+  findUserByToken?: TokenLookup;
 }
 
 /** Dependencies as route modules see them, with defaults filled in. */
@@ -92,13 +96,13 @@ export async function buildApiServer(deps: ApiDependencies): Promise<ApiServer> 
   app.addSchema(errorBodySchema);
 
   app.addHook('onRoute', documentRoute);
-  const routes = registerAuth(app, deps.findUserByToken);
+  const routes = registerAuth(app, deps.findUserByToken ?? databaseTokenLookup(deps.db));
 
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'mailqueue HTTP API', version: '1', description: 'Queues, configuration, tickets and replies of mailqueue. Every route except this document needs "Authorization: Bearer TOKEN".' },
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API token from `mailqueue users token create`' } } },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API token; an admin creates one with POST /users/{alias}/tokens' } } },
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => (typeof json.$id === 'string' ? json.$id : `def-${index}`) },
   });
@@ -113,6 +117,10 @@ export async function buildApiServer(deps: ApiDependencies): Promise<ApiServer> 
     registerStatusRoutes(scope, context);
     registerCategoryRoutes(scope, context);
     registerRoutingRuleRoutes(scope, context);
+    registerHelpdeskRoutes(scope, context);
+    registerUserRoutes(scope, context);
+    registerViewRoutes(scope, context);
+    registerTicketRoutes(scope, context);
   });
 
   return { app, routes };

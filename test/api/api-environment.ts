@@ -1,22 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { Knex } from 'knex';
-import type { ApiUser, RouteAccessEntry } from '../../src/api/auth.js';
+import type { RouteAccessEntry } from '../../src/api/auth.js';
 import { buildApiServer } from '../../src/api/server.js';
+import { createApiToken } from '../../src/db/api-tokens.js';
+import { createUser, type UserRecord, type UserRole } from '../../src/db/users.js';
 import { testLogger } from '../support/environment.js';
-
-/** Tokens of the test users, by the role or name a test gives them. */
-export interface TestTokens {
-  admin: string;
-  agent: string;
-}
 
 export interface TestApi {
   app: FastifyInstance;
   routes: RouteAccessEntry[];
-  /** Issues a token for a user; tests use it as "Authorization: Bearer TOKEN". */
-  issueToken(user: ApiUser): string;
   stop(): Promise<void>;
 }
 
@@ -28,28 +21,18 @@ export function unreachableTemporal(): Client {
   return new Client({ connection: Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 1000 }) });
 }
 
-/** Builds the API on `db` and `temporal` with an in-memory token table. */
+/** Builds the API on `db` and `temporal`, with tokens looked up in the database as in production. */
 export async function startTestApi(options: { db: Knex; temporal: Client; secretKey: Buffer; taskQueue?: string }): Promise<TestApi> {
-  const tokens = new Map<string, ApiUser>();
-  const { app, routes } = await buildApiServer({
-    db: options.db,
-    temporal: options.temporal,
-    secretKey: options.secretKey,
-    logger: testLogger,
-    taskQueue: options.taskQueue,
-    findUserByToken: async (token) => tokens.get(token) ?? null,
-  });
+  const { app, routes } = await buildApiServer({ db: options.db, temporal: options.temporal, secretKey: options.secretKey, logger: testLogger, taskQueue: options.taskQueue });
   await app.ready();
-  return {
-    app,
-    routes,
-    issueToken: (user) => {
-      const token = `mq_${randomBytes(24).toString('base64url')}`;
-      tokens.set(token, user);
-      return token;
-    },
-    stop: () => app.close(),
-  };
+  return { app, routes, stop: () => app.close() };
+}
+
+/** Creates a user with `role` and an API token for it; the token goes in "Authorization: Bearer TOKEN". */
+export async function createUserWithToken(db: Knex, alias: string, role: UserRole): Promise<{ user: UserRecord; token: string }> {
+  const user = await createUser(db, { alias, email: `${alias}@helpdesk.example.com`, name: alias, role });
+  const { token } = await createApiToken(db, user.id, 'test');
+  return { user, token };
 }
 
 /** Sends one request with the bearer token (none when null) and a JSON body when given. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { newSecretKey, startTestDatabase, type TestDatabase } from '../support/environment.js';
-import { call, errorOf, startTestApi, unreachableTemporal, type TestApi } from './api-environment.js';
+import { call, createUserWithToken, errorOf, startTestApi, unreachableTemporal, type TestApi } from './api-environment.js';
 
 let database: TestDatabase;
 let api: TestApi;
@@ -17,8 +17,8 @@ function concreteUrl(pattern: string): string {
 before(async () => {
   database = await startTestDatabase();
   api = await startTestApi({ db: database.db, temporal: unreachableTemporal(), secretKey: newSecretKey() });
-  adminToken = api.issueToken({ id: 1, alias: 'root', role: 'admin' });
-  agentToken = api.issueToken({ id: 2, alias: 'jana', role: 'agent' });
+  adminToken = (await createUserWithToken(database.db, 'root', 'admin')).token;
+  agentToken = (await createUserWithToken(database.db, 'jana', 'agent')).token;
 });
 
 after(async () => {
@@ -72,6 +72,33 @@ describe('every route', () => {
   });
 });
 
+describe('a token', () => {
+  test('stops working when it is revoked', async () => {
+    const { token } = await createUserWithToken(database.db, 'leaver', 'agent');
+    assert.equal((await call(api.app, token, 'GET', '/me')).statusCode, 200);
+    const tokens = (await call(api.app, adminToken, 'GET', '/users/leaver/tokens')).json() as Array<{ id: number }>;
+    assert.equal((await call(api.app, adminToken, 'DELETE', `/users/leaver/tokens/${tokens[0].id}`)).statusCode, 204);
+    assert.equal((await call(api.app, token, 'GET', '/me')).statusCode, 401);
+  });
+
+  test('stops working when its user is deactivated', async () => {
+    const { token } = await createUserWithToken(database.db, 'parttime', 'agent');
+    assert.equal((await call(api.app, adminToken, 'PATCH', '/users/parttime', { active: false })).statusCode, 200);
+    const response = await call(api.app, token, 'GET', '/me');
+    assert.equal(response.statusCode, 401);
+    assert.equal(errorOf(response).code, 'unauthorized');
+  });
+
+  test('created through the API is shown once and works', async () => {
+    const created = await call(api.app, adminToken, 'POST', '/users/jana/tokens', { name: 'script' });
+    assert.equal(created.statusCode, 201);
+    const { token } = created.json() as { token: string };
+    assert.equal(((await call(api.app, token, 'GET', '/me')).json() as { alias: string }).alias, 'jana');
+    const listed = (await call(api.app, adminToken, 'GET', '/users/jana/tokens')).body;
+    assert.ok(!listed.includes(token), 'a token listing never carries the token');
+  });
+});
+
 describe('the OpenAPI document', () => {
   test('is served without a token and validates as OpenAPI 3.1', async () => {
     const response = await call(api.app, null, 'GET', '/openapi.json');
@@ -79,7 +106,7 @@ describe('the OpenAPI document', () => {
     const document = response.json() as { openapi: string; paths: Record<string, Record<string, { security?: unknown }>>; components: { securitySchemes: Record<string, unknown> } };
     assert.equal(document.openapi, '3.1.0');
     await SwaggerParser.validate(structuredClone(document) as never);
-    assert.deepEqual(document.components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer', description: 'An API token from `mailqueue users token create`' });
+    assert.deepEqual(document.components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer', description: 'An API token; an admin creates one with POST /users/{alias}/tokens' });
   });
 
   test('lists every protected route with the bearer requirement', async () => {

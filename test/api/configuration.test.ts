@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { newSecretKey, startTestDatabase, type TestDatabase } from '../support/environment.js';
-import { call, errorOf, startTestApi, unreachableTemporal, type TestApi } from './api-environment.js';
+import { call, createUserWithToken, errorOf, startTestApi, unreachableTemporal, type TestApi } from './api-environment.js';
 
 let database: TestDatabase;
 let api: TestApi;
@@ -11,8 +11,8 @@ let agentToken: string;
 before(async () => {
   database = await startTestDatabase();
   api = await startTestApi({ db: database.db, temporal: unreachableTemporal(), secretKey: newSecretKey() });
-  adminToken = api.issueToken({ id: 1, alias: 'root', role: 'admin' });
-  agentToken = api.issueToken({ id: 2, alias: 'jana', role: 'agent' });
+  adminToken = (await createUserWithToken(database.db, 'root', 'admin')).token;
+  agentToken = (await createUserWithToken(database.db, 'jana', 'agent')).token;
 });
 
 after(async () => {

@@ -13,7 +13,7 @@ import { createTimeGroup } from '../../src/db/time-groups.js';
 import { findSchemathesis } from '../../src/dev/tools.js';
 import { queueConfigSchema } from '../../src/domain/queue-config.js';
 import { newSecretKey, startTestDatabase, startTestTemporal, startTestWorker, type RunningWorker, type TestDatabase, type TestTemporal } from '../support/environment.js';
-import { startTestApi, type TestApi } from './api-environment.js';
+import { createUserWithToken, startTestApi, type TestApi } from './api-environment.js';
 
 const run = promisify(execFile);
 
@@ -42,7 +42,7 @@ before(async () => {
   temporal = await startTestTemporal();
   worker = await startTestWorker({ temporalAddress: temporal.address, db: database.db, secretKey });
   api = await startTestApi({ db: database.db, temporal: temporal.client, secretKey });
-  adminToken = api.issueToken({ id: 1, alias: 'root', role: 'admin' });
+  adminToken = (await createUserWithToken(database.db, 'root', 'admin')).token;
   workDir = await mkdtemp(join(tmpdir(), 'mq-fuzz-'));
 
   // Records the generated requests can find, so not every request ends in a 404.

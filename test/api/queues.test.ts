@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { findQueueByNumber, loadImapConnection, loadSmtpConnection } from '../../src/db/queues.js';
 import { newSecretKey, startTestDatabase, startTestTemporal, startTestWorker, waitFor, type RunningWorker, type TestDatabase, type TestTemporal } from '../support/environment.js';
-import { call, errorOf, startTestApi, type TestApi } from './api-environment.js';
+import { call, createUserWithToken, errorOf, startTestApi, type TestApi } from './api-environment.js';
 
 let database: TestDatabase;
 let temporal: TestTemporal;
@@ -27,7 +27,7 @@ before(async () => {
   temporal = await startTestTemporal();
   worker = await startTestWorker({ temporalAddress: temporal.address, db: database.db, secretKey });
   api = await startTestApi({ db: database.db, temporal: temporal.client, secretKey });
-  adminToken = api.issueToken({ id: 1, alias: 'root', role: 'admin' });
+  adminToken = (await createUserWithToken(database.db, 'root', 'admin')).token;
 });
 
 after(async () => {
