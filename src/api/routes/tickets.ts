@@ -179,7 +179,7 @@ export function registerTicketRoutes(app: FastifyInstance, context: RouteContext
         const result = await listVisibleTickets(db, currentUser(request), { viewId: view, sort: order, page, pageSize });
         return { tickets: result.tickets, total: result.total, page, pageSize };
       } catch (error) {
-        if (error instanceof ViewNotFoundError) throw notFound(`View ${view}`);
+        if (error instanceof ViewNotFoundError) throw notFound('The view');
         throw error;
       }
     },
@@ -192,7 +192,7 @@ export function registerTicketRoutes(app: FastifyInstance, context: RouteContext
       const number = request.params.number;
       const ticket = await findVisibleTicket(db, currentUser(request), number);
       const view = ticket === null ? null : await loadTicketView(db, number);
-      if (ticket === null || view === null) throw notFound(`Ticket ${number}`);
+      if (ticket === null || view === null) throw notFound('The ticket');
       return {
         ticket,
         participants: view.participants,
@@ -221,7 +221,7 @@ export function registerTicketRoutes(app: FastifyInstance, context: RouteContext
     },
     async (request, reply) => {
       const message = await findVisibleMessage(db, currentUser(request), request.params.messageId);
-      if (message === null || message.ticketNumber !== request.params.number) throw notFound(`Message ${request.params.messageId} of ticket ${request.params.number}`);
+      if (message === null || message.ticketNumber !== request.params.number) throw notFound('The message');
       return download(reply, message.raw, 'message/rfc822', `ticket-${message.ticketNumber}-message-${message.id}.eml`);
     },
   );
@@ -239,7 +239,7 @@ export function registerTicketRoutes(app: FastifyInstance, context: RouteContext
     },
     async (request, reply) => {
       const attachment = await findVisibleAttachment(db, currentUser(request), request.params.attachmentId);
-      if (attachment === null || attachment.ticketNumber !== request.params.number) throw notFound(`Attachment ${request.params.attachmentId} of ticket ${request.params.number}`);
+      if (attachment === null || attachment.ticketNumber !== request.params.number) throw notFound('The attachment');
       return download(reply, attachment.content, attachment.contentType, attachment.filename);
     },
   );
@@ -266,7 +266,7 @@ export function registerTicketRoutes(app: FastifyInstance, context: RouteContext
     async (request, reply) => {
       const user = currentUser(request);
       const number = request.params.number;
-      if ((await findVisibleTicket(db, user, number)) === null) throw notFound(`Ticket ${number}`);
+      if ((await findVisibleTicket(db, user, number)) === null) throw notFound('The ticket');
 
       const key = request.headers['idempotency-key'];
       const sent = await sendAgentReply(

@@ -48,7 +48,7 @@ const shareBody = {
 /** Loads a view the user may open; one they may not open answers like a missing one. */
 async function openableView(db: Knex, user: ApiUser, id: number): Promise<ViewRecord> {
   const view = await findViewForUser(db, user, id);
-  if (view === null) throw notFound(`View ${id}`);
+  if (view === null) throw notFound('The view');
   return view;
 }
 
