@@ -59,7 +59,7 @@ function unauthorized(message: string): ApiError {
 function bearerToken(request: FastifyRequest): string {
   const header = request.headers.authorization;
   if (header === undefined || header === '') {
-    throw unauthorized('No API token: send the header "Authorization: Bearer TOKEN" with a token an admin created for you (POST /users/{alias}/tokens)');
+    throw unauthorized('No API token: send the header "Authorization: Bearer TOKEN" with a token created by `mailqueue users tokens create ALIAS --name NAME` or POST /users/{alias}/tokens');
   }
   const match = /^Bearer +(\S+)\s*$/i.exec(header);
   if (match === null || !tokenPattern.test(match[1])) {
@@ -101,7 +101,7 @@ export function registerAuth(app: FastifyInstance, lookup: TokenLookup): RouteAc
 
     const user = await lookup(bearerToken(request));
     if (user === null) {
-      throw unauthorized('The API token is unknown, revoked, or its user is inactive: ask an admin for a new token (POST /users/{alias}/tokens)');
+      throw unauthorized('The API token is unknown, revoked, or its user is inactive: create a new one with `mailqueue users tokens create ALIAS --name NAME`, or ask an admin');
     }
     request.apiUser = user;
 

@@ -6,6 +6,7 @@ import { validateTicketTagTemplate } from '../domain/subject.js';
 import { logger } from '../logger.js';
 import { parseSecretKey } from '../secrets.js';
 import { createWorker } from '../worker.js';
+import { registerApiCommand } from './commands/api.js';
 import { registerImportCommand } from './commands/import.js';
 import { registerQueueCommands } from './commands/queue.js';
 import { registerRuleCommands } from './commands/rules.js';
@@ -43,6 +44,7 @@ registerUserCommands(program, run);
 registerTimeGroupCommands(program, run);
 registerRuleCommands(program, run);
 registerImportCommand(program, run);
+registerApiCommand(program, run);
 registerDevCommands(program);
 
 const settings = program.command('settings').description('installation-wide settings');

@@ -7,10 +7,12 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { createDatabase, migrateToLatest } from '../db/knex.js';
 import { listQueues } from '../db/queues.js';
+import { DEFAULT_API_HOST, DEFAULT_API_PORT, startApiServer } from '../api/listen.js';
 import { startQueueWorkflow } from '../client/queue-control.js';
 import { generateSecretKey, parseSecretKey } from '../secrets.js';
 import { createWorker } from '../worker.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { ensureFirstAdmin } from './first-admin.js';
 import { lockStateFolder } from './instance-lock.js';
 import { isPortFree } from './ports.js';
 import { registerSearchAttributes, startTemporalDevServer } from './temporal-server.js';
@@ -23,6 +25,10 @@ export interface DevStack {
   databaseUrl: string;
   temporalAddress: string;
   uiUrl: string | null;
+  /** Base URL of the HTTP API. */
+  apiUrl: string;
+  /** The first admin's token, on the start that created it; null on every later start. */
+  firstAdmin: { alias: string; token: string } | null;
   secretKey: string;
   db: Knex;
   worker: Worker;
@@ -42,10 +48,22 @@ async function loadOrCreateSecretKey(varDir: string): Promise<string> {
   return key;
 }
 
+/** Port of the dev stack's HTTP API: MAILQUEUE_API_PORT, default 8080. */
+function apiPort(env: NodeJS.ProcessEnv): number {
+  const text = env.MAILQUEUE_API_PORT;
+  if (text === undefined || text === '') return DEFAULT_API_PORT;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`MAILQUEUE_API_PORT="${text}" is not a port: use a number from 1 to 65535, or unset it for ${DEFAULT_API_PORT}`);
+  }
+  return port;
+}
+
 /**
  * Starts everything mailqueue needs on one machine: embedded PostgreSQL and the
  * Temporal dev server (unless DATABASE_URL / TEMPORAL_ADDRESS point elsewhere), with
- * state under `varDir`, then migrations and a worker, then every active queue.
+ * state under `varDir`, then migrations and a worker, then every active queue, then
+ * the HTTP API on loopback (with a first admin and token on a database without admin).
  */
 export async function startDevStack(options: { varDir: string; env: NodeJS.ProcessEnv; logger: Logger }): Promise<DevStack> {
   const { varDir, env, logger } = options;
@@ -61,6 +79,10 @@ export async function startDevStack(options: { varDir: string; env: NodeJS.Proce
   try {
     const secretKey = env.MAILQUEUE_SECRET_KEY ?? (await loadOrCreateSecretKey(varDir));
     parseSecretKey(secretKey);
+    const port = apiPort(env);
+    if (!(await isPortFree(port))) {
+      throw new Error(`Port ${port} on 127.0.0.1 is in use, and the dev stack's HTTP API needs it: stop what listens there, or set MAILQUEUE_API_PORT to a free port`);
+    }
 
     let databaseUrl = env.DATABASE_URL;
     if (databaseUrl === undefined) {
@@ -111,7 +133,11 @@ export async function startDevStack(options: { varDir: string; env: NodeJS.Proce
       logger.info({ queueNumber: queue.number, started: outcome.started }, 'queue workflow ensured');
     }
 
-    return { databaseUrl, temporalAddress, uiUrl, secretKey, db, worker, running, stop: stopAll };
+    const firstAdmin = await ensureFirstAdmin(db);
+    const api = await startApiServer({ db, temporal: client, secretKey: parseSecretKey(secretKey), logger, host: DEFAULT_API_HOST, port });
+    stopActions.push(() => api.close());
+
+    return { databaseUrl, temporalAddress, uiUrl, apiUrl: api.url, firstAdmin, secretKey, db, worker, running, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { runDemo } from '../../dev/demo.js';
-import { startDevStack } from '../../dev/stack.js';
+import { startDevStack, type DevStack } from '../../dev/stack.js';
 import { logger } from '../../logger.js';
 import { CliContext, varDirectory } from '../context.js';
 
@@ -10,6 +10,18 @@ function waitForStopSignal(): Promise<string> {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
+}
+
+/** What to print about API tokens: the first admin's token once, else how to make one. */
+function apiTokenLines(stack: DevStack): string[] {
+  if (stack.firstAdmin !== null) {
+    return [
+      `Created the admin user "${stack.firstAdmin.alias}" with this API token (shown only now; only its hash is stored):`,
+      `  ${stack.firstAdmin.token}`,
+      `  curl -H "Authorization: Bearer ${stack.firstAdmin.token}" ${stack.apiUrl}/queues`,
+    ];
+  }
+  return ['API tokens: create another with `bin/mailqueue users tokens create ALIAS --name NAME` (see docs/http-api.md).'];
 }
 
 async function runDev(): Promise<void> {
@@ -23,7 +35,10 @@ async function runDev(): Promise<void> {
       `  Temporal UI:   ${ui}`,
       `  Temporal:      ${stack.temporalAddress}`,
       `  PostgreSQL:    ${stack.databaseUrl.replace(/:[^:@/]*@/, ':****@')}`,
+      `  HTTP API:      ${stack.apiUrl}   (OpenAPI document: ${stack.apiUrl}/openapi.json)`,
       `  State:         ${varDir}`,
+      '',
+      ...apiTokenLines(stack),
       '',
       'Next, in another terminal:',
       '  npm run demo                                   # a local mailbox with sample mail becomes tickets',
