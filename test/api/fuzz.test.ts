@@ -6,19 +6,47 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { importMessages } from '../../src/activities/import.js';
 import { createCategory } from '../../src/db/categories.js';
+import { createHelpdesk } from '../../src/db/helpdesks.js';
+import { createRoutingRule } from '../../src/db/routing-rules.js';
 import { createQueue } from '../../src/db/queues.js';
 import { createTemplate } from '../../src/db/templates.js';
 import { createTimeGroup } from '../../src/db/time-groups.js';
+import { grantCategory } from '../../src/db/users.js';
+import { createView } from '../../src/db/views.js';
 import { findSchemathesis } from '../../src/dev/tools.js';
 import { queueConfigSchema } from '../../src/domain/queue-config.js';
-import { newSecretKey, startTestDatabase, startTestTemporal, startTestWorker, type RunningWorker, type TestDatabase, type TestTemporal } from '../support/environment.js';
+import { newSecretKey, startTestDatabase, testLogger, startTestTemporal, startTestWorker, type RunningWorker, type TestDatabase, type TestTemporal } from '../support/environment.js';
 import { createUserWithToken, startTestApi, type TestApi } from './api-environment.js';
 
 const run = promisify(execFile);
 
+const mailWithAttachment = Buffer.from(
+  [
+    'From: Karel <karel@customer.example>',
+    'To: support@example.com',
+    'Subject: Invoice',
+    'Message-ID: <fuzz-1@customer.example>',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="b1"',
+    '',
+    '--b1',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'The invoice is attached.',
+    '--b1',
+    'Content-Type: application/pdf; name="invoice.pdf"',
+    'Content-Transfer-Encoding: base64',
+    '',
+    Buffer.from('%PDF-1.4 invoice').toString('base64'),
+    '--b1--',
+    '',
+  ].join('\r\n'),
+);
+
 /** Examples per operation: enough to reach every branch of the schemas, bounded to keep the run near a minute. */
-const EXAMPLES_PER_OPERATION = 12;
+const EXAMPLES_PER_OPERATION = 8;
 
 let schemathesis: string | null = null;
 let skipReason = '';
@@ -42,14 +70,25 @@ before(async () => {
   temporal = await startTestTemporal();
   worker = await startTestWorker({ temporalAddress: temporal.address, db: database.db, secretKey });
   api = await startTestApi({ db: database.db, temporal: temporal.client, secretKey });
-  adminToken = (await createUserWithToken(database.db, 'root', 'admin')).token;
+  const admin = await createUserWithToken(database.db, 'root', 'admin');
+  adminToken = admin.token;
   workDir = await mkdtemp(join(tmpdir(), 'mq-fuzz-'));
 
   // Records the generated requests can find, so not every request ends in a 404.
   await createCategory(database.db, { name: 'Support' });
   await createTemplate(database.db, { name: 'default', kind: 'signature', text: '-- \n{{user.name}}' });
   await createTimeGroup(database.db, { name: 'default', timeZone: 'Europe/Prague', weekly: [{ day: 1, open: '08:00', close: '16:00' }], exceptions: [] });
-  await createQueue(database.db, secretKey, queueConfigSchema.parse({ number: 1, title: 'Support', incoming: { host: '127.0.0.1', port: 1, user: 'support@example.com', password: 'fuzz-password', ssl: false, sslTrusted: false } }));
+  const queue = await createQueue(
+    database.db,
+    secretKey,
+    queueConfigSchema.parse({ number: 1, title: 'Support', category: 'Support', incoming: { host: '127.0.0.1', port: 1, user: 'support@example.com', password: 'fuzz-password', ssl: false, sslTrusted: false } }),
+  );
+  await importMessages(database.db, queue, [mailWithAttachment], {}, testLogger);
+  await grantCategory(database.db, admin.user.id, 'Support');
+  await createUserWithToken(database.db, 'jana', 'agent');
+  await createHelpdesk(database.db, { name: 'default' });
+  await createView(database.db, { name: 'Support', ownerUserId: admin.user.id, definition: { filters: { categories: ['Support'] } } });
+  await createRoutingRule(database.db, { name: 'Urgent', conditions: [{ field: 'subject', operator: 'startsWith', value: 'URGENT' }], actions: [{ type: 'setPriority', priority: 'urgent' }] });
   await api.app.listen({ host: '127.0.0.1', port: 0 });
 });
 
