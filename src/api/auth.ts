@@ -5,8 +5,8 @@ import { ApiError, ErrorCode } from './errors.js';
 
 /**
  * Bearer-token authentication and the role check of every route. Each route declares
- * who may call it in `config.access`; a route without it cannot be registered, so the
- * table of routes and roles is complete by construction.
+ * who may call it in `config.access`. A route without it cannot be registered, so the
+ * table of routes and roles is complete.
  */
 
 /** `public`: no token; `agent`: any active user; `admin`: admins only. */
@@ -22,7 +22,7 @@ export interface ApiUser {
 /** Finds the active user of a token, or null for an unknown, revoked or inactive one. */
 export type TokenLookup = (token: string) => Promise<ApiUser | null>;
 
-/** The token lookup against the `api_tokens` table: tokens are stored hashed, revoked ones and inactive users fail. */
+/** Returns the token lookup against the `api_tokens` table, where tokens are stored hashed; revoked tokens and inactive users fail. */
 export function databaseTokenLookup(db: Knex): TokenLookup {
   return async (token) => {
     const found = await findUserByApiToken(db, token);
@@ -84,7 +84,7 @@ export function registerAuth(app: FastifyInstance, lookup: TokenLookup): RouteAc
   app.addHook('onRoute', (route: RouteOptions) => {
     const access = (route.config as { access?: RouteAccess } | undefined)?.access;
     if (access === undefined) {
-      throw new Error(`Route ${String(route.method)} ${route.url} declares no config.access: every route says who may call it`);
+      throw new Error(`Route ${String(route.method)} ${route.url} has no config.access: declare who may call it ('public', 'agent' or 'admin')`);
     }
     for (const method of [route.method].flat()) {
       if (method !== 'HEAD') routes.push({ method, url: route.url, access });
@@ -94,7 +94,7 @@ export function registerAuth(app: FastifyInstance, lookup: TokenLookup): RouteAc
   // onRequest runs before the body is parsed and validated, so an unauthenticated
   // caller learns nothing about the body a route expects.
   app.addHook('onRequest', async (request) => {
-    // Unknown URLs have no route config: they answer 404 whoever asks.
+    // Unknown URLs have no route config, so they get the 404 for every caller.
     if (request.is404) return;
     const access = routeAccess(request);
     if (access === 'public') return;
@@ -113,7 +113,7 @@ export function registerAuth(app: FastifyInstance, lookup: TokenLookup): RouteAc
   return routes;
 }
 
-/** The authenticated user of a request on a non-public route. */
+/** Returns the authenticated user of a request on a non-public route. */
 export function currentUser(request: FastifyRequest): ApiUser {
   if (request.apiUser === null) {
     throw new ApiError(401, ErrorCode.Unauthorized, 'No API token: send the header "Authorization: Bearer TOKEN"');

@@ -4,8 +4,8 @@ import { FailureType, MailqueueError, type FailureTypeName } from '../errors.js'
 
 /**
  * The one error body of the HTTP API: `{ error: { code, message, field?, details? } }`.
- * `code` is stable and meant for programs; `message` tells a person what to change;
- * `field` names the request part at fault, such as `body.incoming.port`.
+ * `code` is stable and meant for programs. `message` is written for a person and names
+ * the fix. `field` names the request part at fault, such as `body.incoming.port`.
  */
 
 export const ErrorCode = {
@@ -31,7 +31,7 @@ export interface ApiErrorBody {
   };
 }
 
-/** An error a handler throws to answer with `status` and the standard error body. */
+/** An error that a handler throws; the error handler sends it with `status` and the standard error body. */
 export class ApiError extends Error {
   readonly status: number;
   readonly code: ErrorCodeName;
@@ -60,8 +60,8 @@ export class ApiError extends Error {
 }
 
 /**
- * The 404 of every record lookup. A record the caller may not see gets exactly this
- * body too, so a response never tells a forbidden record from a missing one.
+ * Builds the 404 of every record lookup. A record the caller may not see gets exactly
+ * this body too, so a response never reveals whether a forbidden record exists.
  */
 export function notFound(what: string): ApiError {
   return new ApiError(404, ErrorCode.NotFound, `${what} does not exist, or you may not see it: check the number, or list what you can see`);
@@ -86,7 +86,7 @@ export const errorBodySchema = {
   },
 } as const;
 
-/** The status and code a MailqueueError of each type answers with. */
+/** HTTP status and error code for each MailqueueError type. */
 const failureStatus: Record<FailureTypeName, { status: number; code: ErrorCodeName }> = {
   [FailureType.InvalidConfiguration]: { status: 400, code: ErrorCode.ValidationFailed },
   [FailureType.QueueNotFound]: { status: 404, code: ErrorCode.NotFound },
@@ -125,7 +125,7 @@ function pointerToPath(pointer: string): string[] {
     .map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
-/** The field an ajv issue is about: for a missing or unknown property, that property itself. */
+/** Returns the field an ajv issue is about: for a missing or unknown property, that property itself. */
 function issueField(context: string, issue: AjvIssue): string {
   const path = pointerToPath(issue.instancePath ?? '');
   const missing = issue.params?.missingProperty;
@@ -143,14 +143,14 @@ function issueMessage(issue: AjvIssue): string {
   return issue.message ?? 'is invalid';
 }
 
-/** Builds the 400 answer of a schema validation failure: the first field on top, every issue in details. */
+/** Builds the 400 response of a schema validation failure: the first field on top, every issue in details. */
 export function fromValidation(context: string, issues: AjvIssue[]): ApiError {
   const errors = issues.map((issue) => ({ field: issueField(context, issue), message: issueMessage(issue) }));
   const first = errors[0] ?? { field: context, message: 'is invalid' };
   return new ApiError(400, ErrorCode.ValidationFailed, `${first.field} ${first.message}`, { field: first.field, details: { errors } });
 }
 
-/** Builds the 400 answer of issues found after the schema, e.g. by the queue file's zod schema; `field` is dotted. */
+/** Builds the 400 response of issues found after the schema, such as by the queue file's zod schema; `field` is dotted. */
 export function fromFieldIssues(issues: Array<{ field: string; message: string }>): ApiError {
   const first = issues[0] ?? { field: 'body', message: 'is invalid' };
   return new ApiError(400, ErrorCode.ValidationFailed, `${first.field} ${first.message}`, { field: first.field, details: { errors: issues } });
@@ -208,6 +208,9 @@ export function createErrorHandler(logger: Logger) {
       apiError = new ApiError(500, ErrorCode.Internal, `The server failed on this request; the log has the details under request id ${request.id}`);
     }
 
+    if (apiError.status < 500) {
+      request.log.info({ requestId: request.id, route: request.routeOptions.url, status: apiError.status, code: apiError.code, field: apiError.field }, 'api request rejected');
+    }
     if (apiError.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="mailqueue"');
     void reply.status(apiError.status).send(apiError.body());
   };

@@ -10,7 +10,7 @@ import { fromFieldIssues } from './errors.js';
 
 type JsonSchema = Record<string, unknown>;
 
-/** Marks every `password` property write-only, so the OpenAPI document says it is never returned. */
+/** Marks every `password` property write-only, so the OpenAPI document states that it is never returned. */
 function markPasswordsWriteOnly(schema: unknown): void {
   if (Array.isArray(schema)) {
     for (const item of schema) markPasswordsWriteOnly(item);
@@ -25,8 +25,8 @@ function markPasswordsWriteOnly(schema: unknown): void {
 }
 
 /**
- * The JSON schema of a zod schema's input, for ajv and the OpenAPI document. Checks that
- * JSON schema cannot express stay in zod, which runs after it in the handler.
+ * Converts a zod schema's input to JSON schema, for ajv and the OpenAPI document. Checks
+ * that JSON schema cannot express stay in zod, which runs after it in the handler.
  */
 export function jsonSchemaOf(schema: z.ZodType, description: string): JsonSchema {
   const json = z.toJSONSchema(schema, { io: 'input', target: 'draft-7', unrepresentable: 'any' }) as JsonSchema;

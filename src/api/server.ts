@@ -18,7 +18,7 @@ import { registerTimeGroupRoutes } from './routes/time-groups.js';
 import { registerUserRoutes } from './routes/users.js';
 import { registerViewRoutes } from './routes/views.js';
 
-/** What the route handlers use; built once per server. */
+/** Dependencies of the route handlers, built once per server. */
 export interface ApiDependencies {
   db: Knex;
   temporal: Client;

@@ -6,9 +6,9 @@ import { createUser, findUserByAlias, updateUser } from '../db/users.js';
 export const FIRST_ADMIN_ALIAS = 'admin';
 
 /**
- * On a database without any active admin, makes user `admin` an active admin (creating it
- * when needed) and returns a new API token for it; otherwise returns null. The token is
- * shown to the person starting the stack once: only its hash is stored. The advisory lock
+ * Makes user `admin` an active admin and returns a new API token for it, on a database
+ * without any active admin; otherwise returns null. The user is created when needed.
+ * The caller shows the token once, because only its hash is stored. The advisory lock
  * keeps two starts from both creating a token.
  */
 export async function ensureFirstAdmin(db: Knex): Promise<{ alias: string; token: string } | null> {

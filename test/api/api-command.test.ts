@@ -23,7 +23,7 @@ after(async () => {
   await database?.stop();
 });
 
-test('the first start makes an admin with a token, and later starts make none', async () => {
+test('first admin created only once', async () => {
   const first = await ensureFirstAdmin(database.db);
   assert.ok(first !== null);
   assert.equal(first.alias, 'admin');

@@ -45,7 +45,7 @@ export function call(app: FastifyInstance, token: string | null, method: string,
   });
 }
 
-/** The parsed JSON error body of a response. */
+/** Returns the parsed JSON error body of a response. */
 export function errorOf(response: LightMyRequestResponse): { code: string; message: string; field?: string; details?: Record<string, unknown> } {
   return (response.json() as { error: { code: string; message: string; field?: string; details?: Record<string, unknown> } }).error;
 }

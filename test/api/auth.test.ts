@@ -9,7 +9,7 @@ let api: TestApi;
 let adminToken: string;
 let agentToken: string;
 
-/** A concrete URL for a route pattern: path parameters get a plausible value. */
+/** Returns a concrete URL for a route pattern, with a plausible value for each path parameter. */
 function concreteUrl(pattern: string): string {
   return pattern.replace(/:number\b/g, '1').replace(/:name\b/g, 'default').replace(/:id\b/g, '1').replace(/:(\w+)/g, '1');
 }

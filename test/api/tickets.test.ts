@@ -20,7 +20,7 @@ let ukTicket: number;
 let frTicket: number;
 let leadsView: number;
 
-/** A customer's mail with a PDF attachment, as raw CRLF bytes. */
+/** Builds a customer's mail with a PDF attachment, as raw CRLF bytes. */
 function mailWithAttachment(from: string, to: string, subject: string, messageId: string): Buffer {
   const lines = [
     `From: ${from}`,

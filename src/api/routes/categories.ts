@@ -42,10 +42,10 @@ export function registerCategoryRoutes(app: FastifyInstance, context: RouteConte
       },
     },
     async (request, reply) => {
-      const wanted = request.body.name.trim().toLowerCase();
-      const taken = (await listCategories(db)).find((category) => category.name.toLowerCase() === wanted);
-      if (taken !== undefined) {
-        throw new ApiError(409, ErrorCode.Conflict, `Category "${taken.name}" already exists: choose another name`, { field: 'body.name' });
+      const requestedName = request.body.name.trim().toLowerCase();
+      const existing = (await listCategories(db)).find((category) => category.name.toLowerCase() === requestedName);
+      if (existing !== undefined) {
+        throw new ApiError(409, ErrorCode.Conflict, `Category "${existing.name}" already exists: choose another name`, { field: 'body.name' });
       }
       return reply.status(201).send(await createCategory(db, request.body));
     },

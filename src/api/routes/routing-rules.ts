@@ -29,8 +29,8 @@ const idParams = { type: 'object', required: ['id'], additionalProperties: false
 const positionQuery = { type: 'object', additionalProperties: false, properties: { position: { ...positiveInteger, description: 'Place in evaluation order, 1 first; default last' } } } as const;
 
 /**
- * Parses a rule and checks what it names (queues, categories, statuses, owners) so each
- * problem is answered with its field; the repository checks again inside its transaction.
+ * Parses a rule and checks what it names (queues, categories, statuses, owners), so each
+ * problem is reported with its field. The repository checks again inside its transaction.
  */
 async function validRule(db: Knex, document: unknown): Promise<RoutingRule> {
   const parsed = parseRoutingRule(document);

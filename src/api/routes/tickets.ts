@@ -11,7 +11,7 @@ import type { RouteContext } from '../server.js';
 /**
  * Tickets as agents work them: listing by view, detail, raw message and attachment
  * downloads, and replies. Every read goes through src/db/ticket-access.ts, so category
- * rights apply, and a forbidden ticket answers exactly like a missing one.
+ * rights apply, and a forbidden ticket gets exactly the response of a missing one.
  */
 
 const tags = ['tickets'];

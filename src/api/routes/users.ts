@@ -158,7 +158,7 @@ export function registerUserRoutes(app: FastifyInstance, context: RouteContext):
       schema: {
         tags,
         summary: 'Create an API token for a user',
-        description: 'The answer carries the token once; only its hash is stored, so it cannot be shown again.',
+        description: 'The response contains the token once. Only its hash is stored, so it cannot be shown again.',
         params: aliasParams,
         body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', minLength: 1, maxLength: 100, description: 'What the token is for, such as "reporting script"' } } },
         response: { 201: { type: 'object', properties: { token: { type: 'string' }, ...tokenResponse.properties } } },

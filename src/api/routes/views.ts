@@ -45,7 +45,7 @@ const shareBody = {
   properties: { user: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,100}$' }, role: { type: 'string', enum: [...userRoles] } },
 } as const;
 
-/** Loads a view the user may open; one they may not open answers like a missing one. */
+/** Loads a view the user may open; one they may not open gets the response of a missing one. */
 async function openableView(db: Knex, user: ApiUser, id: number): Promise<ViewRecord> {
   const view = await findViewForUser(db, user, id);
   if (view === null) throw notFound('The view');

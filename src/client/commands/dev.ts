@@ -12,7 +12,7 @@ function waitForStopSignal(): Promise<string> {
   });
 }
 
-/** What to print about API tokens: the first admin's token once, else how to make one. */
+/** Returns the lines about API tokens: the first admin's token once, else how to create one. */
 function apiTokenLines(stack: DevStack): string[] {
   if (stack.firstAdmin !== null) {
     return [
