@@ -35,8 +35,26 @@ export function jsonSchemaOf(schema: z.ZodType, description: string): JsonSchema
   return { ...json, description };
 }
 
-/** Request body of queue create and update. */
+/** Request body of queue create. */
 export const queueDocument = jsonSchemaOf(queueConfigSchema, 'A queue document: the fields of a queue file (docs/queue-config.md). Passwords are write-only.');
+
+/** Returns a copy of `schema` in which no object requires a `password`. */
+function withoutRequiredPasswords(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(withoutRequiredPasswords);
+  if (schema === null || typeof schema !== 'object') return schema;
+
+  const copy: JsonSchema = {};
+  for (const [key, value] of Object.entries(schema as JsonSchema)) {
+    copy[key] = key === 'required' && Array.isArray(value) ? value.filter((name) => name !== 'password') : withoutRequiredPasswords(value);
+  }
+  return copy;
+}
+
+/** Request body of queue update: like create, but a password left out keeps the stored one. */
+export const queueUpdateDocument = {
+  ...(withoutRequiredPasswords(queueDocument) as JsonSchema),
+  description: 'A queue document as for create. A password left out keeps the stored one; the outgoing one only while the outgoing user stays the same.',
+};
 
 /**
  * Turns `path: problem` lines, the form the domain validators report in, into field

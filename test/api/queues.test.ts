@@ -111,6 +111,27 @@ test('a missing queue answers 404 on every queue route', async () => {
   }
 });
 
+test('an update without passwords keeps the stored ones', async () => {
+  const created = await call(api.app, adminToken, 'POST', '/queues', { ...queueDocument, title: 'Keeps passwords' });
+  assert.equal(created.statusCode, 201, created.body);
+  const number = (created.json() as { number: number }).number;
+
+  const { password: _incoming, ...incoming } = queueDocument.incoming;
+  const { password: _outgoing, ...outgoing } = queueDocument.outgoing;
+  const updated = await call(api.app, adminToken, 'PUT', `/queues/${number}`, { ...queueDocument, title: 'Kept passwords', incoming, outgoing });
+  assert.equal(updated.statusCode, 200, updated.body);
+
+  const stored = await findQueueByNumber(database.db, number);
+  assert.ok(stored);
+  assert.equal(stored.title, 'Kept passwords');
+  assert.equal((await loadImapConnection(database.db, secretKey, stored)).password, IMAP_PASSWORD);
+  assert.equal((await loadSmtpConnection(database.db, secretKey, stored)).password, SMTP_PASSWORD);
+
+  const newUser = await call(api.app, adminToken, 'PUT', `/queues/${number}`, { ...queueDocument, incoming, outgoing: { ...outgoing, user: 'another-sender' } });
+  assert.equal(newUser.statusCode, 400);
+  assert.equal(errorOf(newUser).field, 'body.outgoing.password');
+});
+
 test('a queue that sends without login has no outgoing password to set', async () => {
   const created = await call(api.app, adminToken, 'POST', '/queues', { ...queueDocument, title: 'No login', outgoing: { host: '127.0.0.1', port: 1 } });
   assert.equal(created.statusCode, 201, created.body);

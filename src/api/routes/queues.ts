@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
+import type { Knex } from 'knex';
 import { queryQueueStatus, signalConfigChanged, signalSetActive, startQueueWorkflow } from '../../client/queue-control.js';
 import { loadQueueReferenceNames, queueJson } from '../../db/queue-views.js';
-import { createQueue, findQueueByNumber, listQueues, requireQueueByNumber, setQueueActive, setQueuePassword, softDeleteQueue, suggestQueueNumber, updateQueue } from '../../db/queues.js';
+import { createQueue, findQueueByNumber, listQueues, loadImapConnection, loadSmtpConnection, requireQueueByNumber, setQueueActive, setQueuePassword, softDeleteQueue, suggestQueueNumber, updateQueue, type QueueRecord } from '../../db/queues.js';
 import { ApiError, ErrorCode, notFound } from '../errors.js';
-import { numberParams, parseQueueDocument, queueDocument, queueResponse } from '../schemas.js';
+import { numberParams, parseQueueDocument, queueDocument, queueResponse, queueUpdateDocument } from '../schemas.js';
 import type { RouteContext } from '../server.js';
 
 /** Queues: configuration (admin), workflow control and status, and write-only credentials. */
@@ -38,6 +39,28 @@ const passwordBody = {
   additionalProperties: false,
   properties: { password: { type: 'string', minLength: 1, maxLength: 4096, writeOnly: true } },
 } as const;
+
+interface PartialQueueDocument {
+  incoming?: { password?: unknown };
+  outgoing?: { user?: unknown; password?: unknown } | null;
+}
+
+/**
+ * Fills the passwords an update leaves out from the stored ones, so a client can send back
+ * the queue it read. The outgoing password is kept only while the outgoing user is unchanged.
+ */
+async function withStoredPasswords(db: Knex, secretKey: Buffer, queue: QueueRecord, body: unknown): Promise<unknown> {
+  const document = structuredClone(body) as PartialQueueDocument;
+  if (document.incoming !== undefined && document.incoming.password === undefined) {
+    document.incoming.password = (await loadImapConnection(db, secretKey, queue)).password;
+  }
+
+  const outgoing = document.outgoing;
+  if (outgoing && outgoing.password === undefined && outgoing.user !== undefined && queue.outgoing?.user === outgoing.user && queue.outgoing.credentialId !== null) {
+    outgoing.password = (await loadSmtpConnection(db, secretKey, queue)).password ?? undefined;
+  }
+  return document;
+}
 
 export function registerQueueRoutes(app: FastifyInstance, context: RouteContext): void {
   const { db, temporal, secretKey, taskQueue } = context;
@@ -114,14 +137,16 @@ export function registerQueueRoutes(app: FastifyInstance, context: RouteContext)
       schema: {
         tags,
         summary: "Replace a queue's settings",
-        description: 'Takes the whole queue document, passwords included; `active` is left alone (use pause and resume). A running workflow reloads the settings.',
+        description: 'Takes the whole queue document; a password left out keeps the stored one. `active` is left alone (use pause and resume). A running workflow reloads the settings.',
         params: numberParams,
-        body: queueDocument,
+        body: queueUpdateDocument,
         response: { 200: queueResponse },
       },
     },
     async (request) => {
-      const updated = await updateQueue(db, secretKey, request.params.number, parseQueueDocument(request.body));
+      const queue = await requireQueueByNumber(db, request.params.number);
+      const document = await withStoredPasswords(db, secretKey, queue, request.body);
+      const updated = await updateQueue(db, secretKey, queue.number, parseQueueDocument(document));
       await signalConfigChanged(temporal, updated.number);
       return queueJson(updated, await loadQueueReferenceNames(db));
     },
