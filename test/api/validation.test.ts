@@ -92,3 +92,18 @@ test('time group with unknown time zone', async () => {
   assert.equal(error.code, 'validation_failed');
   assert.match(error.message, /Mars\/Olympus/);
 });
+
+test('a user with an invalid email names body.email', async () => {
+  const fields = await rejectedFields('POST', '/users', { alias: 'karel', email: 'not-an-address' });
+  assert.deepEqual(fields, ['body.email']);
+});
+
+test('a view with an unknown priority names the filter entry', async () => {
+  const fields = await rejectedFields('POST', '/views', { name: 'Hot', definition: { filters: { priorities: ['burning'] } } });
+  assert.deepEqual(fields, ['body.definition.filters.priorities.0']);
+});
+
+test('a reply without text names body.text', async () => {
+  const fields = await rejectedFields('POST', '/tickets/1/replies', { html: '<p>Hello</p>' });
+  assert.deepEqual(fields, ['body.text']);
+});

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { createApiToken, findApiToken, listApiTokens, revokeApiToken } from '../../db/api-tokens.js';
 import { findCategory } from '../../db/categories.js';
-import { createUser, findUserByAlias, grantCategory, listUserCategories, listUsers, revokeCategory, updateUser, userRoles, type UserChanges, type UserRecord, type UserRole } from '../../db/users.js';
+import { createUser, findUserByAlias, grantCategory, listUserCategories, listUsers, revokeCategory, updateUser, userRoles, validateUserInput, type UserChanges, type UserRecord, type UserRole } from '../../db/users.js';
 import { currentUser } from '../auth.js';
-import { ApiError, ErrorCode, notFound } from '../errors.js';
+import { ApiError, ErrorCode, fromFieldIssues, notFound } from '../errors.js';
 import { positiveInteger, timestamp } from '../schemas.js';
 import type { RouteContext } from '../server.js';
 import type { Knex } from 'knex';
@@ -56,6 +56,15 @@ async function userJson(db: Knex, user: UserRecord) {
   return { alias: user.alias, name: user.name, email: user.email, role: user.role, active: user.active, categories: await listUserCategories(db, user.id), createdAt: user.createdAt };
 }
 
+/**
+ * Checks a user's fields with the repository's rules. Each problem line starts with
+ * the field it is about (alias, email, name, role), which becomes `body.FIELD`.
+ */
+function assertValidUser(input: { alias: string; email: string; name?: string; role?: UserRole }): void {
+  const problems = validateUserInput(input);
+  if (problems.length > 0) throw fromFieldIssues(problems.map((line) => ({ field: `body.${line.split(' ')[0]}`, message: line })));
+}
+
 async function requireUser(db: Knex, alias: string): Promise<UserRecord> {
   const user = await findUserByAlias(db, alias);
   if (user === null) throw notFound(`User "${alias}"`);
@@ -89,6 +98,7 @@ export function registerUserRoutes(app: FastifyInstance, context: RouteContext):
       },
     },
     async (request, reply) => {
+      assertValidUser(request.body);
       if ((await findUserByAlias(db, request.body.alias)) !== null) {
         throw new ApiError(409, ErrorCode.Conflict, `User alias "${request.body.alias.toLowerCase()}" is already taken: choose another alias`, { field: 'body.alias' });
       }
@@ -117,6 +127,7 @@ export function registerUserRoutes(app: FastifyInstance, context: RouteContext):
     },
     async (request) => {
       const user = await requireUser(db, request.params.alias);
+      assertValidUser({ alias: user.alias, email: request.body.email ?? user.email, name: request.body.name, role: request.body.role });
       return userJson(db, await updateUser(db, user.id, request.body));
     },
   );

@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import { findUserByAlias, userRoles, type UserRole } from '../../db/users.js';
+import { parseViewDefinition } from '../../domain/view-definition.js';
 import { createView, deleteView, findViewForUser, listViewsForUser, shareView, unshareView, updateView, type ViewRecord, type ViewShareTarget } from '../../db/views.js';
 import { currentUser, type ApiUser } from '../auth.js';
-import { ApiError, ErrorCode, notFound } from '../errors.js';
-import { positiveInteger, timestamp } from '../schemas.js';
+import { ApiError, ErrorCode, fromFieldIssues, notFound } from '../errors.js';
+import { bodyIssuesFromLines, positiveInteger, timestamp } from '../schemas.js';
 import type { RouteContext } from '../server.js';
 
 /**
@@ -61,6 +62,12 @@ async function changeableView(db: Knex, user: ApiUser, id: number): Promise<View
   return view;
 }
 
+/** Checks a view definition so each problem is reported under `body.definition.FIELD`; the repository checks the owners it names. */
+function assertValidDefinition(definition: unknown): void {
+  const parsed = parseViewDefinition(definition);
+  if (parsed.value === null) throw fromFieldIssues(bodyIssuesFromLines(parsed.errors.map((line) => `definition.${line}`)));
+}
+
 async function shareTarget(db: Knex, body: { user?: string; role?: UserRole }): Promise<ViewShareTarget> {
   if (body.role !== undefined) return { role: body.role };
   const user = await findUserByAlias(db, body.user ?? '');
@@ -88,7 +95,10 @@ export function registerViewRoutes(app: FastifyInstance, context: RouteContext):
         response: { 201: viewResponse },
       },
     },
-    async (request, reply) => reply.status(201).send(await createView(db, { name: request.body.name, ownerUserId: currentUser(request).id, definition: request.body.definition })),
+    async (request, reply) => {
+      assertValidDefinition(request.body.definition);
+      return reply.status(201).send(await createView(db, { name: request.body.name, ownerUserId: currentUser(request).id, definition: request.body.definition }));
+    },
   );
 
   app.get<{ Params: { id: number } }>(
@@ -111,6 +121,7 @@ export function registerViewRoutes(app: FastifyInstance, context: RouteContext):
     },
     async (request) => {
       const view = await changeableView(db, currentUser(request), request.params.id);
+      if (request.body.definition !== undefined) assertValidDefinition(request.body.definition);
       return updateView(db, view.id, request.body);
     },
   );
