@@ -6,12 +6,15 @@ import { validateTicketTagTemplate } from '../domain/subject.js';
 import { logger } from '../logger.js';
 import { parseSecretKey } from '../secrets.js';
 import { createWorker } from '../worker.js';
+import { registerHelpdeskCommands } from './commands/helpdesks.js';
 import { registerImportCommand } from './commands/import.js';
+import { registerQueueAgentCommands } from './commands/queue-agents.js';
 import { registerQueueCommands } from './commands/queue.js';
 import { registerTemplateCommands } from './commands/templates.js';
 import { registerTicketCommands } from './commands/tickets.js';
 import { registerTimeGroupCommands } from './commands/time-groups.js';
 import { registerUserCommands } from './commands/users.js';
+import { registerViewCommands } from './commands/views.js';
 import { registerDevCommands } from './commands/dev.js';
 import { CliContext } from './context.js';
 import { printJson } from './output.js';
@@ -36,9 +39,12 @@ const program = new Command('mailqueue')
   .showHelpAfterError();
 
 registerQueueCommands(program, run);
+registerQueueAgentCommands(program.commands.find((command) => command.name() === 'queue') as Command, run);
 registerTicketCommands(program, run);
 registerTemplateCommands(program, run);
 registerUserCommands(program, run);
+registerHelpdeskCommands(program, run);
+registerViewCommands(program, run);
 registerTimeGroupCommands(program, run);
 registerImportCommand(program, run);
 registerDevCommands(program);
