@@ -153,6 +153,7 @@ function restrictToRights(query: Knex.QueryBuilder, rights: UserRights): Knex.Qu
 /** Adds a view's filters to a tickets query; "me" among the owners means `viewerId`. */
 function applyFilters(db: Knex, query: Knex.QueryBuilder, filters: ViewFilters, viewerId: number): void {
   if (filters.categories) query.whereIn('tickets.category', filters.categories);
+  // NOTE: only the main status is matched. A name in extra_statuses (such as "vip") does not match a statuses filter.
   if (filters.statuses) query.whereIn('tickets.status', filters.statuses);
   if (filters.stages) query.whereIn('tickets.stage', filters.stages);
   if (filters.priorities) query.whereIn('tickets.priority', filters.priorities);

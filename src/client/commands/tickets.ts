@@ -6,7 +6,9 @@ import { logger } from '../../logger.js';
 import { sendAgentReply } from '../agent-reply.js';
 import { requireQueueByNumber } from '../../db/queues.js';
 import { listUnthreadedMessages, loadTicketView } from '../../db/ticket-views.js';
+import { listVisibleTickets, type VisibleTicket } from '../../db/ticket-access.js';
 import { listTickets, type TicketRecord } from '../../db/tickets.js';
+import { requireUserByAlias } from '../../db/users.js';
 import type { CliContext } from '../context.js';
 import { printJson, printTable, terminalSafe } from '../output.js';
 
@@ -26,7 +28,43 @@ function ticketJson(ticket: TicketRecord, queueNumbers: Map<number, number>) {
   };
 }
 
-function parsePositive(value: string, what: string): number {
+/** Builds the `--json` form of a ticket listed to a user. */
+export function visibleTicketJson(ticket: VisibleTicket) {
+  return {
+    number: ticket.number,
+    queue: ticket.queueNumber,
+    title: ticket.title,
+    category: ticket.category,
+    status: ticket.status,
+    extraStatuses: ticket.extraStatuses,
+    priority: ticket.priority,
+    stage: ticket.stage,
+    owner: ticket.ownerAlias,
+    customFields: ticket.customFields,
+    requester: ticket.requesterAddress,
+    requesterName: ticket.requesterName,
+    createdAt: ticket.createdAt,
+    updatedAt: ticket.updatedAt,
+    lastActivityAt: ticket.lastActivityAt,
+  };
+}
+
+/** Prints one page of a user's tickets: JSON with the paging numbers, or a table with a footer line. */
+export function printTicketPage(result: { tickets: VisibleTicket[]; total: number }, page: number, pageSize: number, json: boolean): void {
+  if (json) {
+    printJson({ page, pageSize, total: result.total, tickets: result.tickets.map(visibleTicketJson) });
+    return;
+  }
+
+  printTable(
+    ['NUMBER', 'QUEUE', 'STATUS', 'PRIORITY', 'CATEGORY', 'OWNER', 'LAST ACTIVITY', 'TITLE'],
+    result.tickets.map((t) => [t.number, t.queueNumber, t.status, t.priority, t.category === null ? null : terminalSafe(t.category), t.ownerAlias, t.lastActivityAt, terminalSafe(t.title)]),
+  );
+  const pages = Math.max(1, Math.ceil(result.total / pageSize));
+  process.stdout.write(`Page ${page} of ${pages}, ${result.total} ticket${result.total === 1 ? '' : 's'} in all.\n`);
+}
+
+export function parsePositive(value: string, what: string): number {
   const number = Number(value);
   if (!Number.isInteger(number) || number < 1) throw new Error(`Invalid ${what} "${value}": use a positive whole number`);
   return number;
@@ -37,13 +75,24 @@ export function registerTicketCommands(program: Command, run: (action: (context:
 
   tickets
     .command('list')
-    .description('list tickets, newest first')
+    .description('list tickets, newest first; with --as, the "All tickets" list of that user (only their categories)')
     .option('--queue <number>', 'only tickets of this queue')
-    .option('--limit <count>', 'maximum tickets to list', '50')
+    .option('--limit <count>', 'maximum tickets to list (with --as: tickets per page)', '50')
+    .option('--as <alias>', "list what this user may see: tickets of the user's categories, latest activity first")
+    .option('--page <number>', 'with --as: page to show', '1')
     .option('--json', 'print JSON')
-    .action((options: { queue?: string; limit: string; json?: boolean }) =>
+    .action((options: { queue?: string; limit: string; as?: string; page: string; json?: boolean }) =>
       run(async (context) => {
         const db = context.db();
+        if (options.as !== undefined) {
+          const user = await requireUserByAlias(db, options.as);
+          const page = parsePositive(options.page, 'page');
+          const pageSize = parsePositive(options.limit, 'limit');
+          const filters = options.queue === undefined ? undefined : { queues: [parsePositive(options.queue, 'queue number')] };
+          printTicketPage(await listVisibleTickets(db, user, { filters, page, pageSize }), page, pageSize, options.json === true);
+          return;
+        }
+
         const queueId = options.queue === undefined ? undefined : (await requireQueueByNumber(db, parsePositive(options.queue, 'queue number'))).id;
         const rows = await listTickets(db, { queueId, limit: parsePositive(options.limit, 'limit') });
         const queues: Array<{ id: number; number: number }> = await db('queues').select('id', 'number');
