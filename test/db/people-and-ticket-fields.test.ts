@@ -59,7 +59,8 @@ describe('roles, queue agents and ticket fields', () => {
   });
 
   test('migration rolls back cleanly', async () => {
-    await database.db.migrate.down();
+    // Later migrations do not depend on these columns, so this one is undone on its own.
+    await database.db.migrate.down({ name: '003-people-and-ticket-fields' });
     const hasColumn = await database.db.schema.hasColumn('tickets', 'priority');
     assert.equal(hasColumn, false);
     await database.db.migrate.latest();
