@@ -43,6 +43,11 @@ export type TicketPriority = (typeof ticketPriorities)[number];
 export const REGEX_INPUT_LIMIT = 100_000;
 /** Maximum pattern length, in characters. */
 export const PATTERN_LENGTH_LIMIT = 1000;
+/**
+ * Maximum characters kept of one capture group. A group such as `(.*)` over a body would
+ * otherwise copy the whole text into a custom field and the ticket's routing trail.
+ */
+export const CAPTURE_LENGTH_LIMIT = 1000;
 
 const textFieldSet = new Set<string>(routingTextFields);
 const headerNamePattern = /^[!-9;-~]+$/;
@@ -371,10 +376,10 @@ function valueTest(operator: RoutingOperator, pattern: string): (value: string) 
         if (found === null) return noMatch;
         const captures: Record<string, string> = {};
         for (let group = 1; group < found.length; group++) {
-          if (found[group] !== undefined) captures[String(group)] = found[group];
+          if (found[group] !== undefined) captures[String(group)] = found[group].slice(0, CAPTURE_LENGTH_LIMIT);
         }
         for (const [name, group] of names) {
-          if (found[group] !== undefined) captures[name] = found[group];
+          if (found[group] !== undefined) captures[name] = found[group].slice(0, CAPTURE_LENGTH_LIMIT);
         }
         return { matched: true, captures };
       };

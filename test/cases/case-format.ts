@@ -15,6 +15,18 @@ export interface OutgoingFixture {
   ticket_number?: number;
 }
 
+/** Fields of the ticket an input is on, as routing rules leave them; a case lists only those it checks. */
+export interface CaseTicketFields {
+  category?: string | null;
+  priority?: string;
+  status?: string;
+  stage?: string | null;
+  /** User alias. */
+  owner?: string | null;
+  extra_statuses?: string[];
+  custom_fields?: Record<string, string>;
+}
+
 export interface CaseExpectation {
   title?: string;
   inputs?: string[];
@@ -46,7 +58,18 @@ export interface CaseExpectation {
   auto_replies_detected?: number[];
   bounces_detected?: number[];
   delivery_failure_recorded?: { ticket_of_input: number; recipient: string; status: string };
-  config?: { autoresponse_exceptions?: string[]; after_processing?: string; [key: string]: unknown };
+  /** Category of every input's ticket (a string), or by input number. */
+  category?: string | Record<string, string | null>;
+  /** Priority of every input's ticket (a string), or by input number. */
+  priority?: string | Record<string, string>;
+  ticket_fields?: Record<string, CaseTicketFields>;
+  /** Names of the routing rules that matched each input, in order. */
+  routing_rules_matched?: Record<string, string[]>;
+  /**
+   * `routing_rules`: rule documents in the format of docs/routing-rules.md, where a queue
+   * may be named "support" or "billing" instead of by number.
+   */
+  config?: { autoresponse_exceptions?: string[]; after_processing?: string; routing_rules?: unknown[]; [key: string]: unknown };
   imap?: Record<string, { mailbox?: string; uidvalidity?: number; uid?: number } | unknown>;
   [key: string]: unknown;
 }

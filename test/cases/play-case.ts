@@ -13,6 +13,7 @@ import { appendMessages, listUids, recreateFolder } from '../support/imap-admin.
 import { testLogger } from '../support/environment.js';
 import { billingMailbox, supportMailbox, type CaseEnvironment } from './case-environment.js';
 import { descriptiveKeys, type CaseAttachmentExpectation, type CaseExpectation } from './case-format.js';
+import { checkFieldPerInput, checkMatchedRules, checkTicketFields, readRoutedInputs, saveCaseRoutingRules, type RoutedInput } from './case-routing.js';
 
 export interface CaseOutcome {
   name: string;
@@ -32,7 +33,7 @@ export interface CaseDefinition {
 const TAG_TEMPLATE = '[Ticket#{number}]';
 
 /** `config` entries this runner applies to the case's queues; any other entry is reported as not checked. */
-const supportedConfigKeys = new Set(['autoresponse_exceptions', 'after_processing', 'max_message_bytes']);
+const supportedConfigKeys = new Set(['autoresponse_exceptions', 'after_processing', 'max_message_bytes', 'routing_rules']);
 
 /** Returns the folder named by a `move to 'Folder'` after-processing setting, or null. */
 function processedFolderOf(expected: CaseExpectation): string | null {
@@ -84,6 +85,8 @@ interface CaseState {
   autoresponses: Array<{ recipients: string[] }> | null;
   /** Messages left in the support mailbox's INBOX and in its processed folder (when one is configured). */
   mailbox: { inbox: number; processed: number };
+  /** Routed ticket fields and matched rules, by input number. */
+  routed: Map<number, RoutedInput>;
 }
 
 function imapSettings(environment: CaseEnvironment, mailbox: { user: string; password: string }): ImapConnectionSettings {
@@ -179,7 +182,7 @@ async function finishCase(environment: CaseEnvironment): Promise<void> {
   }
 }
 
-/** Waits until the queue stored `deliveredCount` server copies and threaded all of them; returns the newest copy's row. */
+/** Waits until the queue stored `deliveredCount` server copies and threaded and routed all of them; returns the newest copy's row. */
 async function waitForProcessing(environment: CaseEnvironment, queue: QueueRecord, deliveredCount: number): Promise<number> {
   const deadline = Date.now() + INPUT_TIMEOUT_MS;
   for (;;) {
@@ -191,7 +194,12 @@ async function waitForProcessing(environment: CaseEnvironment, queue: QueueRecor
       .whereNull('autoresponse_decided_at')
       .count<{ count: string }>('id as count')
       .first();
-    if (items.length >= deliveredCount && Number(pending?.count ?? 0) === 0 && Number(undecided?.count ?? 0) === 0) {
+    const unrouted = await environment.db('messages')
+      .where({ queue_id: queue.id, state: 'threaded', direction: 'incoming' })
+      .whereNull('routed_at')
+      .count<{ count: string }>('id as count')
+      .first();
+    if (items.length >= deliveredCount && Number(pending?.count ?? 0) === 0 && Number(undecided?.count ?? 0) === 0 && Number(unrouted?.count ?? 0) === 0) {
       return items[0].message_row_id;
     }
     if (Date.now() > deadline) {
@@ -217,7 +225,16 @@ async function readState(environment: CaseEnvironment, inputRows: Map<number, nu
   for (const row of participantRows) participants.set(row.ticket_id, [...(participants.get(row.ticket_id) ?? []), row.address]);
   const attachments: AttachmentRow[] = await db('attachments').whereIn('message_row_id', rows.map((row) => row.id)).select('message_row_id', 'filename', 'content_type', 'size', 'content_id', 'inline', 'sha256');
   const events = await db('ticket_events').whereIn('ticket_id', tickets.map((ticket) => ticket.id)).select('ticket_id', 'kind', 'data');
-  return { inputs, tickets, participants, attachments, events, autoresponses: await readAutoresponses(environment, queues), mailbox: { inbox: 0, processed: 0 } };
+  return {
+    inputs,
+    tickets,
+    participants,
+    attachments,
+    events,
+    autoresponses: await readAutoresponses(environment, queues),
+    mailbox: { inbox: 0, processed: 0 },
+    routed: await readRoutedInputs(db, inputRows),
+  };
 }
 
 /** Counts the support mailbox's messages; with a processed folder, waits until the queue has moved them. */
@@ -481,6 +498,14 @@ const checks: Record<string, Check> = {
     return failures;
   },
 
+  category: (expected, state) => checkFieldPerInput('category', expected.category, state.routed),
+
+  priority: (expected, state) => checkFieldPerInput('priority', expected.priority, state.routed),
+
+  ticket_fields: (expected, state) => checkTicketFields(expected.ticket_fields, state.routed),
+
+  routing_rules_matched: (expected, state) => checkMatchedRules(expected.routing_rules_matched, state.routed),
+
   autoresponses: (expected, state) =>
     state.autoresponses === null || state.autoresponses.length === expected.autoresponses ? [] : [`auto-responses: expected ${expected.autoresponses}, got ${state.autoresponses.length}`],
 
@@ -513,6 +538,7 @@ export async function playCase(environment: CaseEnvironment, definition: CaseDef
   const inputRows = new Map<number, number>();
   const delivered = new Map<number, number>();
   try {
+    await saveCaseRoutingRules(environment.db, expected, { support, billing });
     for (const queue of queues) await startQueueWorkflow(environment.client, queue);
 
     const inputs = expected.inputs ?? [];

@@ -127,6 +127,15 @@ describe('routing rule repository', () => {
     });
   });
 
+  test('migration rolls back cleanly', async () => {
+    await database.db.migrate.down({ name: '004-routing-rules' });
+    assert.equal(await database.db.schema.hasTable('routing_rules'), false);
+    assert.equal(await database.db.schema.hasColumn('messages', 'routed_at'), false);
+    await database.db.migrate.latest();
+    assert.equal(await database.db.schema.hasTable('routing_rules'), true);
+    assert.equal(await database.db.schema.hasColumn('messages', 'routed_at'), true);
+  });
+
   describe('categories', () => {
     test('names are unique in any letter case', async () => {
       await assert.rejects(createCategory(database.db, { name: ' billing ' }), /Category "Billing" already exists/);

@@ -271,6 +271,14 @@ describe('routing rules: evaluation', () => {
     assert.deepEqual(outcome.matched[0].captures, { '1': 'ORD-20931', '2': '20931' });
   });
 
+  test('a long capture is cut', () => {
+    const outcome = evaluate(
+      [rule({ conditions: [{ field: 'body', operator: 'regex', value: '^(.*)$' }], actions: [{ type: 'setCustomField', field: 'all', value: '$1' }] })],
+      { ...facts, body: 'x'.repeat(5000) },
+    );
+    assert.equal(outcome.changes.customFields?.all, 'x'.repeat(1000));
+  });
+
   test('named captures come from several regex conditions', () => {
     const outcome = evaluate([
       rule({

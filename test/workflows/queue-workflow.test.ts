@@ -79,7 +79,8 @@ describe('queue workflow', () => {
     });
 
     test('new mail becomes tickets', async () => {
-      const reached = await waitForStatus(11, 'two new tickets in status', (value) => value.counters.newTickets >= 2);
+      // The cycle goes on after threading (routing, auto-responses), so wait for its end.
+      const reached = await waitForStatus(11, 'two new tickets and a finished cycle', (value) => value.counters.newTickets >= 2 && value.counters.cycles >= 1);
       assert.equal(await countRows(database.db, 'tickets', { queue_id: queue.id }), 2);
       assert.equal(reached.counters.stored, 2);
       assert.equal(reached.counters.newTickets, 2);
