@@ -166,7 +166,7 @@ class GmailApi {
       unauthorized: (status, code) =>
         new MailqueueError(FailureType.AuthenticationFailed, `${side.what}: Google rejected the access token (${status} ${code}) also after a refresh; reconnect the mailbox`, { status, code, userId: this.userId }),
       throttled: (status, code, retryAfterMs) =>
-        new MailqueueError(side.throttledType, `${side.what}: Gmail API answered ${status} ${code} repeatedly; retry later`, { status, code, retryAfterMs, userId: this.userId }),
+        new MailqueueError(side.throttledType, `${side.what}: Gmail API returned ${status} ${code} repeatedly; retry later`, { status, code, retryAfterMs, userId: this.userId }),
     };
   }
 
@@ -222,7 +222,7 @@ class GmailApi {
     if (status === 403) {
       return {
         kind: 'failed',
-        error: new MailqueueError(FailureType.AuthenticationFailed, `${this.side.what}: Google refused ${operation} for ${this.userId} (${code}: ${google.message}); grant the gmail.modify and gmail.send scopes and reconnect`, details),
+        error: new MailqueueError(FailureType.AuthenticationFailed, `${this.side.what}: Google denied ${operation} for ${this.userId} (${code}: ${google.message}); grant the gmail.modify and gmail.send scopes and reconnect`, details),
       };
     }
     return { kind: 'failed', error: new MailqueueError(this.side.rejectedType, `${this.side.what}: Gmail API rejected ${operation} with ${status} ${code}: ${google.message}`, details) };
@@ -415,7 +415,7 @@ export function createGmailTransport(settings: GmailTransportSettings, log: Logg
     async send(envelope: { from: string; to: string[] }, raw: Buffer): Promise<OutgoingSendResult> {
       checkEnvelopeAgainstHeaders('Gmail transport', envelope.to, raw);
 
-      // NOTE: Gmail's JSON send takes messages up to a few megabytes; larger ones would need the media upload endpoint.
+      // NOTE: Gmail's JSON send limits the message size (a few MB, not measured here); larger mail would need the media upload endpoint.
       const sent = await api.call('users.messages.send', async (options) => (await api.client.users.messages.send({ userId: api.userId, requestBody: { raw: raw.toString('base64url') } }, options)).data);
 
       log.info({ userId: api.userId, gmailId: sent.id, threadId: sent.threadId, recipients: envelope.to.length }, 'message sent through the Gmail API');

@@ -68,11 +68,11 @@ export async function drain(
 let messageCounter = 0;
 
 /** Builds a small plain-text message with a unique Message-ID. */
-export function mimeMessage(subject: string, to = 'support@helpdesk.example.com'): Buffer {
+export function mimeMessage(subject: string, to = 'support@helpdesk.example.com', from = 'Customer <customer@example.net>'): Buffer {
   messageCounter += 1;
   return Buffer.from(
     [
-      'From: Customer <customer@example.net>',
+      `From: ${from}`,
       `To: ${to}`,
       `Subject: ${subject}`,
       `Message-ID: <cloud-${messageCounter}-${Date.now()}@example.net>`,
