@@ -292,7 +292,11 @@ class GmailSource implements MailSource {
     return { refs: page.refs, cursorAfter: toSourceCursor(page.cursorAfter), more: page.more };
   }
 
-  /** One page of `messageAdded` history after the cursor; 'expired' when Gmail no longer has that history id (404). */
+  /**
+   * Lists one page of history after the cursor: messages added with the label, and messages
+   * that got the label later (moved back from spam or archive). Returns 'expired' when Gmail no
+   * longer has that history id (404).
+   */
   private async listHistoryPage(current: GmailCursor, pageSize: number): Promise<Omit<SourceListing, 'resynced'> | 'expired'> {
     const response = await this.api.call<gmail_v1.Schema$ListHistoryResponse | 'expired'>(
       'users.history.list',
@@ -301,7 +305,7 @@ class GmailSource implements MailSource {
           {
             userId: this.api.userId,
             startHistoryId: current.historyId,
-            historyTypes: ['messageAdded'],
+            historyTypes: ['messageAdded', 'labelAdded'],
             labelId: this.labelId,
             maxResults: pageSize,
             pageToken: current.pageToken ?? undefined,
@@ -316,8 +320,10 @@ class GmailSource implements MailSource {
       return 'expired';
     }
 
-    const added = (response.history ?? []).flatMap((record) => record.messagesAdded ?? []);
-    const ids = uniqueIds(added.map((entry) => entry.message?.id));
+    const records = response.history ?? [];
+    const added = records.flatMap((record) => record.messagesAdded ?? []).map((entry) => entry.message?.id);
+    const labelled = records.flatMap((record) => record.labelsAdded ?? []).filter((entry) => entry.labelIds?.includes(this.labelId) === true).map((entry) => entry.message?.id);
+    const ids = uniqueIds([...added, ...labelled]);
     const nextPageToken = response.nextPageToken ?? null;
     const latestHistoryId = typeof response.historyId === 'string' && /^\d+$/.test(response.historyId) ? response.historyId : current.historyId;
     const next: GmailCursor =
@@ -380,7 +386,8 @@ function messageIdOfKey(key: string): string | null {
 
 /**
  * A MailSource over the Gmail API. The first sync lists the label (default INBOX) page by page;
- * later syncs read `messageAdded` history after the stored history id. A 404 for an expired
+ * later syncs read history after the stored history id: messages added with the label and
+ * messages that got it later. A 404 for an expired
  * history id restarts the full listing with `resynced: true`; keys are `gmail:<message id>`, so
  * a message under several labels or listed again after a resync keeps its key and storage skips it.
  *

@@ -10,7 +10,7 @@ import { composeMail } from '../../src/mail/compose.js';
 import { createGmailSource, createGmailTransport, type GmailSourceSettings } from '../../src/mail/gmail.js';
 import type { MailSource, SourceCursor } from '../../src/mail/mail-source.js';
 import { startFakeGmail, type FakeGmail } from '../support/fake-gmail.js';
-import { CountingTokens, drain, failureOf, mimeMessage, sampleBinaryMessage } from '../support/cloud-mail.js';
+import { CountingTokens, drain, failureOf, mimeMessage, recordingLogger, sampleBinaryMessage } from '../support/cloud-mail.js';
 import { caseFile, noSharedData, sharedRoot } from './shared-data.js';
 
 const silent = pino({ level: 'silent' });
@@ -54,7 +54,7 @@ describe('Gmail source', () => {
     assert.equal(second.listings[0]?.resynced, false);
     const historyCall = fake.requests.find((request) => request.path.endsWith('/history'));
     assert.equal(historyCall?.query.get('labelId'), 'INBOX');
-    assert.deepEqual(historyCall?.query.getAll('historyTypes'), ['messageAdded']);
+    assert.deepEqual(historyCall?.query.getAll('historyTypes'), ['messageAdded', 'labelAdded']);
   });
 
   it('keeps mail arriving during first sync', async () => {
@@ -115,6 +115,18 @@ describe('Gmail source', () => {
 
     assert.deepEqual(first.keys, [`gmail:${early}`]);
     assert.deepEqual(second.keys, [`gmail:${late}`]);
+  });
+
+  it('lists mail moved back from spam', async () => {
+    const first = await drain(source(), null, 10);
+    const spam = fake.addMessage(mimeMessage('wrongly flagged'), ['SPAM']);
+    const between = await drain(source(), first.cursor, 10);
+
+    fake.addLabels(spam, ['INBOX']);
+    const afterMove = await drain(source(), between.cursor, 10);
+
+    assert.deepEqual(between.keys, []);
+    assert.deepEqual(afterMove.keys, [`gmail:${spam}`]);
   });
 
   it('lists a configured custom label', async () => {
@@ -179,6 +191,27 @@ describe('Gmail source', () => {
     assert.equal(tokens.invalidations, 1);
     assert.equal(fake.requests.length, 2);
     assert.ok(!error.message.includes('gmail-token'), 'the token is not in the message');
+  });
+
+  it('stalled request times out', async () => {
+    fake.stallNext(1);
+
+    const error = await failureOf(source({ timeoutMs: 300 }).listNew(null, 10));
+
+    assert.equal(error.type, FailureType.Timeout);
+  });
+
+  it('retries are logged without tokens', async () => {
+    fake.addMessage(mimeMessage('logged'));
+    fake.requireToken('gmail-token-2');
+    fake.failNext(1, 503, '0');
+    const { logger, lines } = recordingLogger();
+
+    await drain(createGmailSource({ apiBaseUrl: fake.rootUrl, tokens, timeoutMs: 5000 }, logger), null, 10);
+
+    assert.ok(lines.some((line) => line.includes('access token rejected')), 'the refresh is logged');
+    assert.ok(lines.some((line) => line.includes('throttled or failing')), 'the wait is logged');
+    assert.ok(lines.every((line) => !line.includes('gmail-token')), 'no token in the log');
   });
 
   it('download keeps bytes and Delivered-To', async () => {

@@ -9,7 +9,7 @@ import { FailureType } from '../../src/errors.js';
 import { composeMail } from '../../src/mail/compose.js';
 import { createGraphSource, createGraphTransport, type GraphSourceSettings } from '../../src/mail/graph.js';
 import type { MailSource, SourceCursor } from '../../src/mail/mail-source.js';
-import { CountingTokens, drain, failureOf, mimeMessage, sampleBinaryMessage } from '../support/cloud-mail.js';
+import { CountingTokens, drain, failureOf, mimeMessage, recordingLogger, sampleBinaryMessage } from '../support/cloud-mail.js';
 import { startFakeGraph, type FakeGraph } from '../support/fake-graph.js';
 import { caseFile, noSharedData, sharedRoot } from './shared-data.js';
 
@@ -186,6 +186,27 @@ describe('Graph source', () => {
     assert.equal(tokens.invalidations, 1);
     assert.equal(fake.requests.length, 2);
     assert.ok(!error.message.includes('graph-token'), 'the token is not in the message');
+  });
+
+  it('stalled request times out', async () => {
+    fake.stallNext(1);
+
+    const error = await failureOf(source({ timeoutMs: 300 }).listNew(null, 10));
+
+    assert.equal(error.type, FailureType.Timeout);
+  });
+
+  it('retries are logged without tokens', async () => {
+    fake.addMessage(mimeMessage('logged'));
+    fake.requireToken('graph-token-2');
+    fake.failNext(1, 503, '0');
+    const { logger, lines } = recordingLogger();
+
+    await drain(createGraphSource({ apiBaseUrl: fake.baseUrl, mailbox: 'me', tokens, timeoutMs: 5000 }, logger), null, 10);
+
+    assert.ok(lines.some((line) => line.includes('access token rejected')), 'the refresh is logged');
+    assert.ok(lines.some((line) => line.includes('throttled or failing')), 'the wait is logged');
+    assert.ok(lines.every((line) => !line.includes('graph-token')), 'no token in the log');
   });
 
   it('download keeps bytes exactly', async () => {

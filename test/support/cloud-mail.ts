@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+
+import { pino, type Logger } from 'pino';
 
 import { MailqueueError } from '../../src/errors.js';
 import type { AccessTokenProvider } from '../../src/mail/access-token.js';
@@ -22,6 +25,18 @@ export class CountingTokens implements AccessTokenProvider {
   invalidate(): void {
     this.invalidations += 1;
   }
+}
+
+/** Creates a debug-level pino logger that writes its JSON lines into `lines`. */
+export function recordingLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(chunk.toString('utf8'));
+      callback();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, stream), lines };
 }
 
 /** Awaits a promise that must reject with a MailqueueError and returns that error. */

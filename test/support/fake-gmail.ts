@@ -28,6 +28,8 @@ export interface FakeGmail {
   expireHistory(): void;
   /** Makes the next `count` requests fail with `status` (429, 500, 503, 401…), with Retry-After when given. */
   failNext(count: number, status: number, retryAfter?: string): void;
+  /** Leaves the next `count` requests without an answer until the fake closes, to provoke client timeouts. */
+  stallNext(count: number): void;
   /** Accepts only this bearer token (null: any non-empty token). */
   requireToken(token: string | null): void;
   /** Messages received by users.messages.send, with the decoded bytes. */
@@ -79,6 +81,9 @@ function encodeToken(value: string): string {
 function decodeToken(token: string): string {
   return Buffer.from(token, 'base64url').toString('utf8');
 }
+
+/** Marks a forced failure that sends no answer at all; recorded as status 0. */
+const stalled = 0;
 
 async function readBody(request: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -236,6 +241,9 @@ export async function startFakeGmail(options: { emailAddress?: string } = {}): P
 
   const route = async (request: IncomingMessage, response: ServerResponse, url: URL): Promise<number> => {
     const next = forced.shift();
+    if (next?.status === stalled) {
+      return stalled;
+    }
     if (next !== undefined) {
       return fail(response, next.status, next.retryAfter);
     }
@@ -324,6 +332,11 @@ export async function startFakeGmail(options: { emailAddress?: string } = {}): P
     failNext(count, status, retryAfter) {
       for (let i = 0; i < count; i += 1) {
         forced.push(retryAfter === undefined ? { status } : { status, retryAfter });
+      }
+    },
+    stallNext(count) {
+      for (let i = 0; i < count; i += 1) {
+        forced.push({ status: stalled });
       }
     },
     requireToken(token) {

@@ -30,6 +30,8 @@ export interface FakeGraph {
   expireDeltaLinks(options?: { status?: number; code?: string }): void;
   /** Makes the next `count` requests fail with `status`, with Retry-After when given. */
   failNext(count: number, status: number, retryAfter?: string): void;
+  /** Leaves the next `count` requests without an answer until the fake closes, to provoke client timeouts. */
+  stallNext(count: number): void;
   /** Accepts only this bearer token (null: any non-empty token). */
   requireToken(token: string | null): void;
   /** `application` tokens (client credentials) cannot use `/me`, as in Graph. */
@@ -77,6 +79,9 @@ const failureBodies: Record<number, { code: string; message: string }> = {
   500: { code: 'generalException', message: 'General exception while processing.' },
   503: { code: 'ServiceUnavailable', message: 'Service Unavailable' },
 };
+
+/** Marks a forced failure that sends no answer at all; recorded as status 0. */
+const stalled = 0;
 
 async function readBody(request: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -232,6 +237,9 @@ export async function startFakeGraph(options: { principal?: string } = {}): Prom
 
   const route = async (request: IncomingMessage, response: ServerResponse, url: URL): Promise<number> => {
     const next = forced.shift();
+    if (next?.status === stalled) {
+      return stalled;
+    }
     if (next !== undefined) {
       return fail(response, next.status, next.retryAfter);
     }
@@ -328,6 +336,11 @@ export async function startFakeGraph(options: { principal?: string } = {}): Prom
     failNext(count, status, retryAfter) {
       for (let i = 0; i < count; i += 1) {
         forced.push(retryAfter === undefined ? { status } : { status, retryAfter });
+      }
+    },
+    stallNext(count) {
+      for (let i = 0; i < count; i += 1) {
+        forced.push({ status: stalled });
       }
     },
     requireToken(token) {
