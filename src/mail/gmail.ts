@@ -252,7 +252,12 @@ class GmailSource implements MailSource {
       return this.startFullSync(pageSize, cursor !== null);
     }
     if (stored.phase === 'full') {
-      return { ...(await this.listFullPage(stored, pageSize)), resynced: false };
+      const page = await this.listFullPage(stored, pageSize);
+      if (page !== 'expired') {
+        return { ...page, resynced: false };
+      }
+      this.log.warn({ userId: this.api.userId, labelId: this.labelId }, 'Gmail page token no longer valid, restarting the full listing');
+      return this.startFullSync(pageSize, true);
     }
 
     const page = await this.listHistoryPage(stored, pageSize);
@@ -271,19 +276,34 @@ class GmailSource implements MailSource {
       throw new MailqueueError(FailureType.ProtocolError, 'Gmail source: the profile has no historyId', { userId: this.api.userId });
     }
     const page = await this.listFullPage({ phase: 'full', historyId, pageToken: null, skip: 0 }, pageSize);
+    if (page === 'expired') {
+      throw new MailqueueError(FailureType.ProtocolError, 'Gmail source: the first page of a full listing was rejected as expired', { userId: this.api.userId });
+    }
     return { ...page, resynced };
   }
 
-  private async listFullPage(current: GmailCursor, pageSize: number): Promise<Omit<SourceListing, 'resynced'>> {
-    const response = await this.api.call('users.messages.list', (options) =>
-      this.api.client.users.messages.list(
-        { userId: this.api.userId, labelIds: [this.labelId], maxResults: pageSize, pageToken: current.pageToken ?? undefined },
-        options,
-      ),
+  /**
+   * Lists one page of the label. Returns 'expired' when Gmail rejects the stored page token.
+   * NOTE: Gmail does not document the status of a stale page token; 400 and 404 are taken as one.
+   */
+  private async listFullPage(current: GmailCursor, pageSize: number): Promise<Omit<SourceListing, 'resynced'> | 'expired'> {
+    const response = await this.api.call<gmail_v1.Schema$ListMessagesResponse | 'expired'>(
+      'users.messages.list',
+      async (options) => {
+        const answer = await this.api.client.users.messages.list(
+          { userId: this.api.userId, labelIds: [this.labelId], maxResults: pageSize, pageToken: current.pageToken ?? undefined },
+          options,
+        );
+        return answer.data;
+      },
+      (status) => (current.pageToken !== null && (status === 400 || status === 404) ? { kind: 'ok', value: 'expired' } : null),
     );
+    if (response === 'expired') {
+      return 'expired';
+    }
 
-    const ids = uniqueIds((response.data.messages ?? []).map((message) => message.id));
-    const nextPageToken = response.data.nextPageToken ?? null;
+    const ids = uniqueIds((response.messages ?? []).map((message) => message.id));
+    const nextPageToken = response.nextPageToken ?? null;
     const next: GmailCursor =
       nextPageToken === null
         ? { phase: 'incremental', historyId: current.historyId, pageToken: null, skip: 0 }

@@ -71,6 +71,18 @@ describe('Gmail source', () => {
     assert.equal(new Set(all).size, 5);
   });
 
+  it('stale page token restarts the listing', async () => {
+    for (let n = 0; n < 4; n += 1) fake.addMessage(mimeMessage(`paged ${n}`));
+    const gmail = source();
+    const firstPage = await gmail.listNew(null, 2);
+    fake.expirePageTokens();
+
+    const rest = await drain(gmail, firstPage.cursorAfter, 2);
+
+    assert.equal(rest.listings[0]?.resynced, true);
+    assert.equal(new Set([...firstPage.refs.map((ref) => ref.key), ...rest.keys]).size, 4);
+  });
+
   it('expired history id resyncs without duplicates', async () => {
     const stored = new Map<string, Buffer>();
     const gmail = source();

@@ -24,6 +24,8 @@ export interface FakeGmail {
   addMessage(raw: Buffer, labelIds?: string[]): string;
   /** Adds labels to a message and records a labelAdded history entry. */
   addLabels(id: string, labelIds: string[]): void;
+  /** Invalidates the page tokens of messages.list issued so far; using one returns 400. */
+  expirePageTokens(): void;
   /** Forgets all history so far: a later history.list with an older startHistoryId returns 404. */
   expireHistory(): void;
   /** Makes the next `count` requests fail with `status` (429, 500, 503, 401…), with Retry-After when given. */
@@ -106,6 +108,7 @@ export async function startFakeGmail(options: { emailAddress?: string } = {}): P
   let oldestHistoryId = 1000;
   let nextMessageNumber = 1;
   let requiredToken: string | null = null;
+  let pageTokenGeneration = 1;
 
   // Gmail ids are 16 hex digits; fixed width keeps string order equal to arrival order.
   const newMessageId = (): string => (0x18c0000000000000n + BigInt(nextMessageNumber++)).toString(16);
@@ -161,7 +164,10 @@ export async function startFakeGmail(options: { emailAddress?: string } = {}): P
     const includeSpamTrash = query.get('includeSpamTrash') === 'true';
     const pageSize = Math.min(Number(query.get('maxResults') ?? defaultPageSize), maxPageSize);
     const pageToken = query.get('pageToken');
-    const before = pageToken === null ? null : decodeToken(pageToken);
+    const [tokenGeneration, before] = pageToken === null ? [pageTokenGeneration, null] : decodeToken(pageToken).split(':');
+    if (Number(tokenGeneration) !== pageTokenGeneration || before === '') {
+      return badRequest(response, 'Invalid pageToken');
+    }
 
     const matching = [...messages.values()]
       .filter((message) => labelIds.every((label) => message.labelIds.has(label)))
@@ -176,7 +182,7 @@ export async function startFakeGmail(options: { emailAddress?: string } = {}): P
     }
     const last = page[page.length - 1];
     if (remaining.length > page.length && last !== undefined) {
-      body.nextPageToken = encodeToken(last.id);
+      body.nextPageToken = encodeToken(`${pageTokenGeneration}:${last.id}`);
     }
     return send(response, 200, JSON.stringify(body));
   };
@@ -324,6 +330,9 @@ export async function startFakeGmail(options: { emailAddress?: string } = {}): P
       }
       currentHistoryId += 1;
       history.push({ id: currentHistoryId, messageId: id, type: 'labelAdded', labelIds: [...message.labelIds], addedLabelIds: [...labelIds] });
+    },
+    expirePageTokens() {
+      pageTokenGeneration += 1;
     },
     expireHistory() {
       currentHistoryId += 1;
