@@ -10,6 +10,7 @@ import { callWithRetries, parseRetryAfter, type ApiFailureFactory, type ApiOutco
 import type { DownloadedSourceMessage, MailSource, SourceCursor, SourceListing, SourceMessageRef } from './mail-source.js';
 import { checkEnvelopeAgainstHeaders, deliveredToAddresses } from './mime-headers.js';
 import type { OutgoingSendResult, OutgoingTransport } from './outgoing-transport.js';
+import { searchableMessageId, type SentMailLookup } from './sent-lookup.js';
 
 /** Google's production root URL for the Gmail API; the client appends `gmail/v1/...`. */
 export const defaultGmailApiBaseUrl = 'https://gmail.googleapis.com/';
@@ -433,8 +434,9 @@ export function createGmailSource(settings: GmailSourceSettings, log: Logger = c
  * recipient missing from those headers is refused with PermanentDeliveryFailure rather than
  * silently dropped. 400 → PermanentDeliveryFailure; 429, 5xx → TemporaryDeliveryFailure
  * after bounded waits; 401 → one retry with a new token, then AuthenticationFailed.
+ * `findSent` looks a Message-ID up in the SENT label, so an interrupted send can be checked.
  */
-export function createGmailTransport(settings: GmailTransportSettings, log: Logger = childLogger({ component: 'gmail' })): OutgoingTransport {
+export function createGmailTransport(settings: GmailTransportSettings, log: Logger = childLogger({ component: 'gmail' })): OutgoingTransport & SentMailLookup {
   const api = new GmailApi(settings, transportSide, log);
 
   return {
@@ -447,6 +449,13 @@ export function createGmailTransport(settings: GmailTransportSettings, log: Logg
 
       log.info({ userId: api.userId, gmailId: sent.id, threadId: sent.threadId, recipients: envelope.to.length }, 'message sent through the Gmail API');
       return { accepted: [...envelope.to], rejected: [], response: `Gmail accepted message ${sent.id ?? 'without id'}` };
+    },
+
+    /** Searches the SENT label with Gmail's `rfc822msgid:` operator. */
+    async findSent(messageId: string): Promise<boolean> {
+      const query = `rfc822msgid:${searchableMessageId(messageId)}`;
+      const found = await api.call('users.messages.list', async (options) => (await api.client.users.messages.list({ userId: api.userId, labelIds: ['SENT'], q: query, maxResults: 1 }, options)).data);
+      return (found.messages ?? []).length > 0;
     },
   };
 }

@@ -7,6 +7,7 @@ import { callWithRetries, parseRetryAfter, type ApiFailureFactory, type ApiOutco
 import type { DownloadedSourceMessage, MailSource, SourceCursor, SourceListing, SourceMessageRef } from './mail-source.js';
 import { checkEnvelopeAgainstHeaders, deliveredToAddresses } from './mime-headers.js';
 import type { OutgoingSendResult, OutgoingTransport } from './outgoing-transport.js';
+import { searchableMessageId, type SentMailLookup } from './sent-lookup.js';
 
 /** Microsoft Graph v1.0 in the global cloud; national clouds have their own hosts. */
 export const defaultGraphApiBaseUrl = 'https://graph.microsoft.com/v1.0';
@@ -394,9 +395,10 @@ export function createGraphSource(settings: GraphSourceSettings, log: Logger = c
  * Graph sends to the To, Cc and Bcc headers only, so an envelope recipient missing there is
  * rejected with PermanentDeliveryFailure. 400 and a refused send-as are
  * PermanentDeliveryFailure; 429 and 5xx are TemporaryDeliveryFailure after bounded waits; a
- * 401 retries once with a new token, then AuthenticationFailed.
+ * 401 retries once with a new token, then AuthenticationFailed. `findSent` looks a Message-ID
+ * up in Sent Items, so an interrupted send can be checked.
  */
-export function createGraphTransport(settings: GraphTransportSettings, log: Logger = childLogger({ component: 'graph' })): OutgoingTransport {
+export function createGraphTransport(settings: GraphTransportSettings, log: Logger = childLogger({ component: 'graph' })): OutgoingTransport & SentMailLookup {
   const api = new GraphApi(settings, transportSide, log);
 
   return {
@@ -409,6 +411,14 @@ export function createGraphTransport(settings: GraphTransportSettings, log: Logg
 
       log.info({ mailbox: api.mailbox, status, recipients: envelope.to.length }, 'message sent through Microsoft Graph');
       return { accepted: [...envelope.to], rejected: [], response: `Graph accepted the message (${status})` };
+    },
+
+    /** Filters Sent Items by `internetMessageId`, which Graph keeps with its angle brackets. */
+    async findSent(messageId: string): Promise<boolean> {
+      const filter = encodeURIComponent(`internetMessageId eq '<${searchableMessageId(messageId)}>'`);
+      const url = `${api.mailboxUrl}/mailFolders/sentitems/messages?$filter=${filter}&$select=id&$top=1`;
+      const page = await api.call('sent items lookup', { method: 'GET', url }, async (response) => (await response.json()) as { value?: unknown[] });
+      return (page.value ?? []).length > 0;
     },
   };
 }

@@ -330,11 +330,11 @@ describe('Gmail transport', () => {
       references: ['original-0@example.net', 'original-1@example.net'],
       date: new Date('2026-12-04T10:00:00Z'),
     });
-    const before = fake.sent.length;
+    const earlier = fake.sent.length;
 
     const result = await transport().send({ from: 'billing@helpdesk.example.com', to: ['felix.aurelio@example.net'] }, raw);
 
-    const received = fake.sent[before];
+    const received = fake.sent[earlier];
     assert.ok(received?.raw.equals(raw), 'bytes differ');
     const head = received.raw.toString('latin1');
     assert.match(head, /^From: Billing desk <billing@helpdesk\.example\.com>\r$/m);
@@ -345,14 +345,28 @@ describe('Gmail transport', () => {
     assert.match(result.response, new RegExp(received.id));
   });
 
+  it('finds sent mail by Message-ID', async () => {
+    const raw = mimeMessage('look me up', 'customer@example.net', 'Support <support@helpdesk.example.com>');
+    const messageId = /^Message-ID: <([^>]+)>/m.exec(raw.toString('latin1'))?.[1] ?? '';
+    const gmail = transport();
+
+    const earlier = await gmail.findSent(messageId);
+    await gmail.send({ from: 'support@helpdesk.example.com', to: ['customer@example.net'] }, raw);
+    const afterSend = await gmail.findSent(`<${messageId}>`);
+
+    assert.equal(earlier, false);
+    assert.equal(afterSend, true);
+    assert.equal(fake.requests.at(-1)?.query.get('q'), `rfc822msgid:${messageId}`);
+  });
+
   it('rejects envelope-only recipient', async () => {
-    const before = fake.requests.length;
+    const earlier = fake.requests.length;
 
     const error = await failureOf(transport().send({ from: 'support@helpdesk.example.com', to: ['customer@example.net', 'hidden@example.org'] }, mimeMessage('visible only', 'customer@example.net')));
 
     assert.equal(error.type, FailureType.PermanentDeliveryFailure);
     assert.match(error.message, /hidden@example\.org/);
-    assert.equal(fake.requests.length, before, 'nothing reached the API');
+    assert.equal(fake.requests.length, earlier, 'nothing reached the API');
   });
 
   it('400 is a permanent failure', async () => {
@@ -366,22 +380,22 @@ describe('Gmail transport', () => {
 
   it('repeated 503 is a temporary failure', async () => {
     fake.failNext(3, 503);
-    const before = fake.sent.length;
+    const earlier = fake.sent.length;
 
     const error = await failureOf(transport().send({ from: 'support@helpdesk.example.com', to: ['customer@example.net'] }, mimeMessage('unavailable', 'customer@example.net')));
 
     assert.equal(error.type, FailureType.TemporaryDeliveryFailure);
-    assert.equal(fake.sent.length, before);
+    assert.equal(fake.sent.length, earlier);
   });
 
   it('401 on send refreshes the token', async () => {
     fake.requireToken('gmail-send-2');
-    const before = fake.sent.length;
+    const earlier = fake.sent.length;
 
     await transport().send({ from: 'support@helpdesk.example.com', to: ['customer@example.net'] }, mimeMessage('refreshed', 'customer@example.net'));
 
     assert.equal(tokens.invalidations, 1);
-    assert.equal(fake.sent.length, before + 1);
+    assert.equal(fake.sent.length, earlier + 1);
   });
 
   it('rejected tokens fail send authentication', async () => {

@@ -315,11 +315,11 @@ describe('Graph transport', () => {
       references: ['original-0@example.net', 'original-1@example.net'],
       date: new Date('2026-12-04T10:00:00Z'),
     });
-    const before = fake.sent.length;
+    const earlier = fake.sent.length;
 
     const result = await transport().send({ from: 'billing@contoso.example', to: ['felix.aurelio@example.net'] }, raw);
 
-    const received = fake.sent[before];
+    const received = fake.sent[earlier];
     assert.ok(received?.equals(raw), 'bytes differ');
     const head = received.toString('latin1');
     assert.match(head, /^From: Billing desk <billing@contoso\.example>\r$/m);
@@ -331,13 +331,27 @@ describe('Graph transport', () => {
     assert.match(result.response, /202/);
   });
 
+  it('finds sent mail by Message-ID', async () => {
+    const raw = mimeMessage('look me up', 'customer@example.net', fake.principal);
+    const messageId = /^Message-ID: <([^>]+)>/m.exec(raw.toString('latin1'))?.[1] ?? '';
+    const graph = transport();
+
+    const earlier = await graph.findSent(messageId);
+    await graph.send({ from: fake.principal, to: ['customer@example.net'] }, raw);
+    const afterSend = await graph.findSent(messageId);
+
+    assert.equal(earlier, false);
+    assert.equal(afterSend, true);
+    assert.equal(fake.requests.at(-1)?.query.get('$filter'), `internetMessageId eq '<${messageId}>'`);
+  });
+
   it('tenant send uses the principal path', async () => {
-    const before = fake.requests.length;
+    const earlier = fake.requests.length;
 
     await transport(fake.principal).send({ from: fake.principal, to: ['customer@example.net'] }, mimeMessage('tenant send', 'customer@example.net', fake.principal));
 
-    assert.equal(fake.requests[before]?.path, `/v1.0/users/${encodeURIComponent(fake.principal)}/sendMail`);
-    assert.equal(fake.requests[before]?.status, 202);
+    assert.equal(fake.requests[earlier]?.path, `/v1.0/users/${encodeURIComponent(fake.principal)}/sendMail`);
+    assert.equal(fake.requests[earlier]?.status, 202);
   });
 
   it('refused send-as is a permanent failure', async () => {
@@ -350,13 +364,13 @@ describe('Graph transport', () => {
   });
 
   it('rejects envelope-only recipient', async () => {
-    const before = fake.requests.length;
+    const earlier = fake.requests.length;
 
     const error = await failureOf(transport().send({ from: 'support@contoso.example', to: ['customer@example.net', 'hidden@example.org'] }, mimeMessage('visible only', 'customer@example.net', fake.principal)));
 
     assert.equal(error.type, FailureType.PermanentDeliveryFailure);
     assert.match(error.message, /hidden@example\.org/);
-    assert.equal(fake.requests.length, before);
+    assert.equal(fake.requests.length, earlier);
   });
 
   it('400 is a permanent failure', async () => {
@@ -370,21 +384,21 @@ describe('Graph transport', () => {
 
   it('repeated 429 is a temporary failure', async () => {
     fake.failNext(3, 429, '0');
-    const before = fake.sent.length;
+    const earlier = fake.sent.length;
 
     const error = await failureOf(transport().send({ from: 'support@contoso.example', to: ['customer@example.net'] }, mimeMessage('throttled', 'customer@example.net', fake.principal)));
 
     assert.equal(error.type, FailureType.TemporaryDeliveryFailure);
-    assert.equal(fake.sent.length, before);
+    assert.equal(fake.sent.length, earlier);
   });
 
   it('401 on send refreshes the token', async () => {
     fake.requireToken('graph-send-2');
-    const before = fake.sent.length;
+    const earlier = fake.sent.length;
 
     await transport().send({ from: 'support@contoso.example', to: ['customer@example.net'] }, mimeMessage('refreshed', 'customer@example.net', fake.principal));
 
     assert.equal(tokens.invalidations, 1);
-    assert.equal(fake.sent.length, before + 1);
+    assert.equal(fake.sent.length, earlier + 1);
   });
 });

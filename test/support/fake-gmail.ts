@@ -87,6 +87,13 @@ function decodeToken(token: string): string {
 /** Marks a forced failure that sends no answer at all; recorded as status 0. */
 const stalled = 0;
 
+/** Returns the Message-ID header of a raw message without angle brackets, or ''. */
+function messageIdOf(raw: Buffer): string {
+  const end = raw.indexOf('\r\n\r\n');
+  const head = raw.subarray(0, end === -1 ? raw.length : end).toString('latin1');
+  return /^message-id:\s*<?([^\s>]+)>?/im.exec(head)?.[1] ?? '';
+}
+
 async function readBody(request: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of request) {
@@ -169,8 +176,11 @@ export async function startFakeGmail(options: { emailAddress?: string } = {}): P
       return badRequest(response, 'Invalid pageToken');
     }
 
+    // Of Gmail's search operators only rfc822msgid: is understood.
+    const wantedMessageId = /^rfc822msgid:<?([^\s>]+)>?$/.exec(query.get('q') ?? '')?.[1] ?? null;
     const matching = [...messages.values()]
       .filter((message) => labelIds.every((label) => message.labelIds.has(label)))
+      .filter((message) => wantedMessageId === null || messageIdOf(message.raw) === wantedMessageId)
       .filter((message) => includeSpamTrash || (!message.labelIds.has('TRASH') && !message.labelIds.has('SPAM')))
       .sort((a, b) => (a.id < b.id ? 1 : -1));
     const remaining = before === null ? matching : matching.filter((message) => message.id < before);

@@ -211,6 +211,16 @@ export async function startFakeGraph(options: { principal?: string } = {}): Prom
     return servePage(response, mailboxPath, { generation, folder, pending, endSeq: seq }, pageSize);
   };
 
+  /** Lists a folder; of OData filters only `internetMessageId eq '<...>'` is understood. */
+  const listFolder = (response: ServerResponse, folder: string, filter: string | null): number => {
+    const wanted = filter === null ? null : /^internetMessageId eq '(.*)'$/.exec(filter)?.[1]?.replace(/''/g, "'");
+    if (wanted === undefined) {
+      return send(response, 400, graphError('BadRequest', `Invalid filter clause: ${filter ?? ''}`));
+    }
+    const found = [...messages.values()].filter((message) => message.folder === folder && (wanted === null || message.internetMessageId === wanted));
+    return send(response, 200, JSON.stringify({ '@odata.context': `${baseUrl}/$metadata#Collection(message)`, value: found.map((message) => ({ id: message.id })) }));
+  };
+
   const sendMail = async (request: IncomingMessage, response: ServerResponse): Promise<number> => {
     const contentType = request.headers['content-type'] ?? '';
     const body = (await readBody(request)).toString('latin1');
@@ -268,6 +278,10 @@ export async function startFakeGraph(options: { principal?: string } = {}): Prom
     const deltaPath = /^mailFolders\/([^/]+)\/messages\/delta$/.exec(rest);
     if (method === 'GET' && deltaPath !== null) {
       return delta(request, response, url, mailboxPath, decodeURIComponent(deltaPath[1] ?? '').toLowerCase());
+    }
+    const folderList = /^mailFolders\/([^/]+)\/messages$/.exec(rest);
+    if (method === 'GET' && folderList !== null) {
+      return listFolder(response, decodeURIComponent(folderList[1] ?? '').toLowerCase(), url.searchParams.get('$filter'));
     }
     if (method === 'POST' && rest === 'sendMail') {
       return sendMail(request, response);
