@@ -6,7 +6,7 @@ import type { MailqueueError } from '../errors.js';
 import type { AccessTokenProvider } from './access-token.js';
 
 /**
- * Outcome of one HTTP call to a mail API (Gmail, Graph), as the retry loop sees it.
+ * Outcome of one HTTP call to a mail API (Gmail, Graph), classified for the retry loop.
  * `failed` carries an error that no retry inside the adapter can fix.
  */
 export type ApiOutcome<T> =

@@ -172,7 +172,7 @@ class GmailApi {
   }
 
   /**
-   * Runs one Gmail call with the bearer token, retrying as `callWithRetries` says. `special`
+   * Runs one Gmail call with the bearer token, with the retry rules of `callWithRetries`. `special`
    * may claim an HTTP status before the general translation (a 404 that means "gone").
    */
   async call<T>(operation: string, run: (options: MethodOptions) => Promise<T>, special?: (status: number) => ApiOutcome<T> | null): Promise<T> {
@@ -216,7 +216,7 @@ class GmailApi {
     if (status === 401) {
       return { kind: 'unauthorized', status, code };
     }
-    // Gmail answers per-user rate limits with 403 and these reasons as well as with 429.
+    // Gmail reports per-user rate limits as 403 with these reasons as well as 429.
     if (status === 429 || status >= 500 || (status === 403 && (google.reason === 'rateLimitExceeded' || google.reason === 'userRateLimitExceeded'))) {
       return { kind: 'throttled', status, code, retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), Date.now()) };
     }
@@ -406,9 +406,9 @@ function messageIdOfKey(key: string): string | null {
 }
 
 /**
- * A MailSource over the Gmail API. The first sync lists the label (default INBOX) page by page;
- * later syncs read history after the stored history id: messages added with the label and
- * messages that got it later. A 404 for an expired
+ * Creates a MailSource over the Gmail API. The first sync lists the label (default INBOX) page
+ * by page. Later syncs read history after the stored history id, which covers messages added
+ * with the label and messages that got it later. A 404 for an expired
  * history id restarts the full listing with `resynced: true`; keys are `gmail:<message id>`, so
  * a message under several labels or listed again after a resync keeps its key and storage skips it.
  *
@@ -425,13 +425,13 @@ export function createGmailSource(settings: GmailSourceSettings, log: Logger = c
 }
 
 /**
- * An OutgoingTransport over Gmail's `users.messages.send`. The message goes as `raw`, the
- * base64url of the exact bytes, so Message-ID, threading headers, Reply-To and the From (a
- * send-as alias of the account) stay as composed; Gmail replaces a From that is not a
+ * Creates an OutgoingTransport over Gmail's `users.messages.send`. The message goes as `raw`,
+ * the base64url of the exact bytes, so Message-ID, threading headers, Reply-To and the From
+ * (a send-as alias of the account) stay as composed. Gmail replaces a From that is not a
  * verified send-as address of the account with the account's own address.
  *
  * Gmail sends to the To, Cc and Bcc headers and has no SMTP envelope, so an envelope
- * recipient missing from those headers is refused with PermanentDeliveryFailure rather than
+ * recipient missing from those headers is rejected with PermanentDeliveryFailure rather than
  * silently dropped. 400 → PermanentDeliveryFailure; 429, 5xx → TemporaryDeliveryFailure
  * after bounded waits; 401 → one retry with a new token, then AuthenticationFailed.
  * `findSent` looks a Message-ID up in the SENT label, so an interrupted send can be checked.

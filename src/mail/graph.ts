@@ -75,6 +75,8 @@ const transportSide: GraphSide = { what: 'Graph transport', throttledType: Failu
 interface GraphRequest {
   method: 'GET' | 'POST' | 'DELETE';
   url: string;
+  /** False for `$value`, whose response body is MIME, not JSON (default true). */
+  json?: boolean;
   body?: string;
   contentType?: string;
   pageSize?: number;
@@ -175,7 +177,10 @@ class GraphApi {
       this.tokens,
       async (accessToken) => {
         const prefer = request.pageSize === undefined ? immutableIds : `odata.maxpagesize=${request.pageSize}, ${immutableIds}`;
-        const headers: Record<string, string> = { Authorization: `Bearer ${accessToken}`, Prefer: prefer, Accept: 'application/json' };
+        const headers: Record<string, string> = { Authorization: `Bearer ${accessToken}`, Prefer: prefer };
+        if (request.json !== false) {
+          headers.Accept = 'application/json';
+        }
         if (request.contentType !== undefined) {
           headers['Content-Type'] = request.contentType;
         }
@@ -336,7 +341,7 @@ class GraphSource implements MailSource {
 
     const raw = await this.api.call<Buffer | null>(
       'message $value',
-      { method: 'GET', url: `${this.api.mailboxUrl}/messages/${encodeURIComponent(id)}/$value` },
+      { method: 'GET', url: `${this.api.mailboxUrl}/messages/${encodeURIComponent(id)}/$value`, json: false },
       async (response) => Buffer.from(await response.arrayBuffer()),
       (status) => (status === 404 ? { kind: 'ok', value: null } : null),
     );

@@ -30,7 +30,7 @@ export interface FakeGmail {
   expireHistory(): void;
   /** Makes the next `count` requests fail with `status` (429, 500, 503, 401…), with Retry-After when given. */
   failNext(count: number, status: number, retryAfter?: string): void;
-  /** Leaves the next `count` requests without an answer until the fake closes, to provoke client timeouts. */
+  /** Leaves the next `count` requests without a response until the fake closes, to provoke client timeouts. */
   stallNext(count: number): void;
   /** Accepts only this bearer token (null: any non-empty token). */
   requireToken(token: string | null): void;
@@ -84,7 +84,7 @@ function decodeToken(token: string): string {
   return Buffer.from(token, 'base64url').toString('utf8');
 }
 
-/** Marks a forced failure that sends no answer at all; recorded as status 0. */
+/** Marks a forced failure that sends no response at all, recorded as status 0. */
 const stalled = 0;
 
 /** Returns the Message-ID header of a raw message without angle brackets, or ''. */

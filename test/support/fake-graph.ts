@@ -30,7 +30,7 @@ export interface FakeGraph {
   expireDeltaLinks(options?: { status?: number; code?: string }): void;
   /** Makes the next `count` requests fail with `status`, with Retry-After when given. */
   failNext(count: number, status: number, retryAfter?: string): void;
-  /** Leaves the next `count` requests without an answer until the fake closes, to provoke client timeouts. */
+  /** Leaves the next `count` requests without a response until the fake closes, to provoke client timeouts. */
   stallNext(count: number): void;
   /** Accepts only this bearer token (null: any non-empty token). */
   requireToken(token: string | null): void;
@@ -80,7 +80,7 @@ const failureBodies: Record<number, { code: string; message: string }> = {
   503: { code: 'ServiceUnavailable', message: 'Service Unavailable' },
 };
 
-/** Marks a forced failure that sends no answer at all; recorded as status 0. */
+/** Marks a forced failure that sends no response at all, recorded as status 0. */
 const stalled = 0;
 
 async function readBody(request: IncomingMessage): Promise<Buffer> {
