@@ -297,7 +297,16 @@ class GmailSource implements MailSource {
         );
         return answer.data;
       },
-      (status) => (current.pageToken !== null && (status === 400 || status === 404) ? { kind: 'ok', value: 'expired' } : null),
+      (status) => {
+        if (status !== 400 && status !== 404) {
+          return null;
+        }
+        if (current.pageToken !== null) {
+          return { kind: 'ok', value: 'expired' };
+        }
+        const message = `Gmail source: label ${this.labelId} was not found in mailbox ${this.api.userId} (${status}); set labelId to a label id such as INBOX or Label_123, not its display name`;
+        return { kind: 'failed', error: new MailqueueError(FailureType.FolderNotFound, message, { status, labelId: this.labelId, userId: this.api.userId }) };
+      },
     );
     if (response === 'expired') {
       return 'expired';

@@ -150,6 +150,13 @@ describe('Gmail source', () => {
     assert.deepEqual(run.keys, [`gmail:${labelled}`]);
   });
 
+  it('unknown label is FolderNotFound', async () => {
+    const error = await failureOf(source({ labelId: 'Billing' }).listNew(null, 10));
+
+    assert.equal(error.type, FailureType.FolderNotFound);
+    assert.match(error.message, /label Billing/);
+  });
+
   it('429 waits for Retry-After', async () => {
     const id = fake.addMessage(mimeMessage('throttled'));
     fake.failNext(1, 429, '1');

@@ -116,12 +116,14 @@ export async function startFakeGmail(options: { emailAddress?: string } = {}): P
   let nextMessageNumber = 1;
   let requiredToken: string | null = null;
   let pageTokenGeneration = 1;
+  const knownLabels = new Set(['INBOX', 'SENT', 'TRASH', 'SPAM', 'DRAFT', 'STARRED', 'IMPORTANT', 'UNREAD', 'CATEGORY_PERSONAL', 'CATEGORY_UPDATES']);
 
   // Gmail ids are 16 hex digits; fixed width keeps string order equal to arrival order.
   const newMessageId = (): string => (0x18c0000000000000n + BigInt(nextMessageNumber++)).toString(16);
 
   const store = (raw: Buffer, labelIds: string[]): string => {
     const id = newMessageId();
+    for (const label of labelIds) knownLabels.add(label);
     currentHistoryId += 1;
     messages.set(id, { id, threadId: id, raw, labelIds: new Set(labelIds), historyId: currentHistoryId, internalDate: Date.now() });
     history.push({ id: currentHistoryId, messageId: id, type: 'messageAdded', labelIds: [...labelIds], addedLabelIds: [] });
@@ -168,6 +170,10 @@ export async function startFakeGmail(options: { emailAddress?: string } = {}): P
 
   const listMessages = (query: URLSearchParams, response: ServerResponse): number => {
     const labelIds = query.getAll('labelIds');
+    const unknownLabel = labelIds.find((label) => !knownLabels.has(label));
+    if (unknownLabel !== undefined) {
+      return badRequest(response, `Invalid label: ${unknownLabel}`);
+    }
     const includeSpamTrash = query.get('includeSpamTrash') === 'true';
     const pageSize = Math.min(Number(query.get('maxResults') ?? defaultPageSize), maxPageSize);
     const pageToken = query.get('pageToken');
@@ -337,6 +343,7 @@ export async function startFakeGmail(options: { emailAddress?: string } = {}): P
       }
       for (const label of labelIds) {
         message.labelIds.add(label);
+        knownLabels.add(label);
       }
       currentHistoryId += 1;
       history.push({ id: currentHistoryId, messageId: id, type: 'labelAdded', labelIds: [...message.labelIds], addedLabelIds: [...labelIds] });
