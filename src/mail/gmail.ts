@@ -223,7 +223,7 @@ class GmailApi {
     if (status === 403) {
       return {
         kind: 'failed',
-        error: new MailqueueError(FailureType.AuthenticationFailed, `${this.side.what}: Google denied ${operation} for ${this.userId} (${code}: ${google.message}); grant the gmail.modify and gmail.send scopes and reconnect`, details),
+        error: new MailqueueError(FailureType.AuthenticationFailed, `${this.side.what}: Google denied ${operation} for ${this.userId} (${code}: ${google.message}); grant the gmail.modify and gmail.send scopes (or https://mail.google.com/) and reconnect`, details),
       };
     }
     return { kind: 'failed', error: new MailqueueError(this.side.rejectedType, `${this.side.what}: Gmail API rejected ${operation} with ${status} ${code}: ${google.message}`, details) };
