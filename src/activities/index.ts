@@ -1,4 +1,4 @@
-import { getQueueById } from '../db/queues.js';
+import { getQueueById, isImapIncoming } from '../db/queues.js';
 import { removeStoredFromFolder, type DeleteResult } from './remove-stored.js';
 import { fetchNewMail, type FetchDependencies, type FetchResult } from './fetch.js';
 import { translateFailures } from './failures.js';
@@ -53,8 +53,9 @@ export function createActivities(deps: ActivityDependencies) {
           title: queue.title,
           active: queue.active,
           pollIntervalSeconds: queue.pollIntervalSeconds,
-          dontKeepEmails: queue.incoming.dontKeepEmails,
-          processedFolder: queue.incoming.processedFolder ?? null,
+          // Other protocols delete inside the fetch activity, in the same session (POP3 DELE + QUIT).
+          dontKeepEmails: isImapIncoming(queue.incoming) && queue.incoming.dontKeepEmails,
+          processedFolder: isImapIncoming(queue.incoming) ? (queue.incoming.processedFolder ?? null) : null,
         };
       });
     },
