@@ -316,7 +316,7 @@ function translateSocketError(error: Error, settings: Pop3ConnectionSettings): M
  * the server with its `pop3:<UIDL>` key and size, and the fetch activity skips keys already
  * stored before it bounds the batch. `remove` sends DELE; `close` sends QUIT, which commits them.
  */
-export function createPop3Source(settings: Pop3ConnectionSettings, logger: Logger = rootLogger): MailSource {
+export function createPop3Source(settings: Pop3ConnectionSettings, logger: Logger = rootLogger): MailSource & { abandon(): void } {
   let client: Pop3Client | null = null;
   const numbers = new Map<string, number>();
 
@@ -361,6 +361,12 @@ export function createPop3Source(settings: Pop3ConnectionSettings, logger: Logge
       const open = client;
       client = null;
       if (open !== null) await open.quit();
+    },
+
+    /** Drops the session without QUIT, as a crash would: the server keeps every message. */
+    abandon(): void {
+      client?.destroy();
+      client = null;
     },
   };
 }
