@@ -31,6 +31,8 @@ export interface TokenProviderOptions {
 export function createConnectionTokenProvider(options: TokenProviderOptions, connectionId: number): AccessTokenProvider {
   const now = options.now ?? Date.now;
   let cached: { token: string; expiresAt: number } | null = null;
+  // Set by `invalidate`: the stored token was rejected, so the next call refreshes even if it looks valid.
+  let forceRefresh = false;
   const log = options.logger.child({ oauthConnectionId: connectionId });
 
   return {
@@ -45,7 +47,7 @@ export function createConnectionTokenProvider(options: TokenProviderOptions, con
         if (row.state !== 'connected' || row.refresh_token_ciphertext === null) {
           return { kind: 'disconnected' as const, row };
         }
-        if (row.access_token_ciphertext !== null && row.access_token_expires_at !== null && row.access_token_expires_at.getTime() - now() > minimumValidityMs) {
+        if (!forceRefresh && row.access_token_ciphertext !== null && row.access_token_expires_at !== null && row.access_token_expires_at.getTime() - now() > minimumValidityMs) {
           return { kind: 'token' as const, token: decryptSecret(options.secretKey, row.access_token_ciphertext), expiresAt: row.access_token_expires_at.getTime() };
         }
 
@@ -75,6 +77,7 @@ export function createConnectionTokenProvider(options: TokenProviderOptions, con
       });
 
       if (outcome.kind === 'token') {
+        forceRefresh = false;
         cached = { token: outcome.token, expiresAt: outcome.expiresAt };
         return outcome.token;
       }
@@ -91,11 +94,7 @@ export function createConnectionTokenProvider(options: TokenProviderOptions, con
 
     invalidate(): void {
       cached = null;
-      // The stored token is expired too, so the next call refreshes even in another process.
-      void options.db('oauth_connections')
-        .where({ id: connectionId })
-        .update({ access_token_expires_at: new Date(0) })
-        .catch((error: unknown) => log.warn({ err: error instanceof Error ? error.message : String(error) }, 'forgetting the stored access token failed'));
+      forceRefresh = true;
     },
   };
 }
