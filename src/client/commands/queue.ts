@@ -261,6 +261,13 @@ export function registerQueueCommands(program: Command, run: (action: (context: 
         process.stdout.write(`active       ${status.active}\n`);
         process.stdout.write(`open         ${status.open === null ? 'always (no working hours)' : status.open}${status.nextOpenChangeAt ? ` (changes at ${status.nextOpenChangeAt})` : ''}\n`);
         process.stdout.write(`outbox       ${status.outbox.pending} pending, ${status.outbox.failed} failed${status.outbox.lastFailure ? ` (latest: #${status.outbox.lastFailure.outboxId}: ${terminalSafe(status.outbox.lastFailure.reason)})` : ''}\n`);
+        if (status.account) {
+          process.stdout.write(`account      ${status.account.protocol} ${terminalSafe(status.account.address ?? '-')} ${status.account.state}\n`);
+        }
+        // Older workflows answer without the field.
+        if (status.degraded) {
+          process.stdout.write(`DEGRADED     since ${status.degraded.since}: ${terminalSafe(status.degraded.reason)}\n`);
+        }
         process.stdout.write(`last fetch   ${status.lastFetchAt ?? 'never'}\n`);
         process.stdout.write(`next poll    ${status.nextPollAt ?? '-'}\n`);
         process.stdout.write(`last error   ${status.lastError ? `${status.lastError.type}: ${terminalSafe(status.lastError.message)} (at ${status.lastError.at}, ${status.lastError.consecutive} in a row)` : 'none'}\n`);
