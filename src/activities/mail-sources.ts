@@ -3,7 +3,11 @@ import type { Logger } from 'pino';
 import { loadPop3Connection, type QueueRecord } from '../db/queues.js';
 import { FailureType, MailqueueError } from '../errors.js';
 import type { MailSource } from '../mail/mail-source.js';
+import { getIntegration } from '../db/oauth.js';
+import { createGmailSource } from '../mail/gmail.js';
+import { createGraphSource } from '../mail/graph.js';
 import { createPop3Source } from '../mail/pop3.js';
+import { tokenProviderForQueue } from '../oauth/token-provider.js';
 
 export interface MailSourceOptions {
   db: Knex;
@@ -20,7 +24,20 @@ export async function openMailSource(options: MailSourceOptions, queue: QueueRec
   switch (incoming.protocol) {
     case 'pop3':
       return createPop3Source(await loadPop3Connection(options.db, options.secretKey, queue), options.logger);
+    case 'gmail': {
+      const integration = await getIntegration(options.db, incoming.integrationId);
+      const tokens = await tokenProviderForQueue(options, queue, 'incoming');
+      return createGmailSource({ apiBaseUrl: integration.apiUrl ?? undefined, userId: 'me', tokens }, options.logger);
+    }
+    case 'graph':
+    case 'graph-tenant': {
+      const integration = await getIntegration(options.db, incoming.integrationId);
+      const tokens = await tokenProviderForQueue(options, queue, 'incoming');
+      // A delegated token reads the signed-in user's mailbox; an application token names the mailbox.
+      const mailbox = incoming.protocol === 'graph' ? 'me' : incoming.user;
+      return createGraphSource({ apiBaseUrl: integration.apiUrl ?? undefined, mailbox, tokens }, options.logger);
+    }
     default:
-      throw new MailqueueError(FailureType.InvalidConfiguration, `protocol ${incoming.protocol} is not available in this build: choose imap, imap-oauth2 or pop3 for queue ${queue.number}`, { queueId: queue.id, protocol: incoming.protocol });
+      throw new MailqueueError(FailureType.InvalidConfiguration, `Queue ${queue.number} reads over ${incoming.protocol}, which the IMAP path handles, not a mail source`, { queueId: queue.id, protocol: incoming.protocol });
   }
 }

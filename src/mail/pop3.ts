@@ -3,6 +3,7 @@ import { connect as connectTls, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { FailureType, MailqueueError, type FailureTypeName } from '../errors.js';
 import { logger as rootLogger } from '../logger.js';
+import { deliveredToAddresses } from './mime-headers.js';
 import type { DownloadedSourceMessage, MailSource, SourceListing, SourceMessageRef } from './mail-source.js';
 
 /**
@@ -346,7 +347,8 @@ export function createPop3Source(settings: Pop3ConnectionSettings, logger: Logge
       const messageNumber = numbers.get(ref.key);
       if (messageNumber === undefined) return null;
       const raw = await (await session()).retrieve(messageNumber);
-      return raw === null ? null : { key: ref.key, raw, deliveredTo: [] };
+      // POP3 itself does not report the delivery address; the receiving server's Delivered-To header does.
+      return raw === null ? null : { key: ref.key, raw, deliveredTo: deliveredToAddresses(raw) };
     },
 
     async remove(keys: string[]): Promise<void> {
