@@ -13,6 +13,7 @@ import { registerTicketCommands } from './commands/tickets.js';
 import { registerTimeGroupCommands } from './commands/time-groups.js';
 import { registerUserCommands } from './commands/users.js';
 import { registerDevCommands } from './commands/dev.js';
+import { registerOAuthCommands } from './commands/oauth.js';
 import { CliContext } from './context.js';
 import { printJson } from './output.js';
 import { readEnvironment, requireSetting } from '../config.js';
@@ -41,6 +42,7 @@ registerTemplateCommands(program, run);
 registerUserCommands(program, run);
 registerTimeGroupCommands(program, run);
 registerImportCommand(program, run);
+registerOAuthCommands(program, run);
 registerDevCommands(program);
 
 const settings = program.command('settings').description('installation-wide settings');

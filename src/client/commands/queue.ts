@@ -69,7 +69,7 @@ export function queueJson(queue: QueueRecord, names: QueueReferenceNames) {
   };
 }
 
-function parseQueueNumber(value: string): number {
+export function parseQueueNumber(value: string): number {
   const number = Number(value);
   if (!Number.isInteger(number) || number < 1) {
     throw new Error(`Invalid queue number "${value}": use a positive whole number, as shown by \`mailqueue queue list\``);
