@@ -63,6 +63,7 @@ export async function fetchFromSource(deps: FetchDependencies, queue: QueueRecor
     duplicates: 0,
     parseErrors: 0,
     more: false,
+    skippedKnown: 0,
     deletedFromServer: 0,
     resynced: false,
   };
@@ -84,7 +85,7 @@ export async function fetchFromSource(deps: FetchDependencies, queue: QueueRecor
       seen.add(ref.key);
       return true;
     });
-    result.alreadyStored = listedKeys.length - fresh.length;
+    result.skippedKnown = listedKeys.length - fresh.length;
     const batch = planSourceBatch(fresh, limits);
 
     for (const ref of batch) {

@@ -36,6 +36,8 @@ export interface FetchResult {
   parseErrors: number;
   /** More new messages wait on the server beyond this batch. */
   more: boolean;
+  /** Listed messages skipped without download because their key was stored before (POP3, Gmail, Graph). */
+  skippedKnown?: number;
   /** Server copies deleted in this activity (POP3 and the cloud sources delete while fetching). */
   deletedFromServer?: number;
   /** The source's cursor had expired and it restarted with a full sync (Gmail, Graph). */

@@ -242,7 +242,7 @@ export class Pop3Client {
     return answer;
   }
 
-  /** Completes the pending read when its whole answer has arrived. */
+  /** Completes the pending read once its whole response has arrived. */
   private drain(): void {
     const pending = this.pending;
     if (pending === null) return;

@@ -10,7 +10,7 @@ export function isLoopbackRedirect(redirectUri: string): boolean {
 }
 
 /**
- * Listens on the redirect URI's loopback port until the browser arrives at its path, answers
+ * Listens on the redirect URI's loopback port until the browser arrives at its path, responds
  * with a short page, and resolves with the full callback URL (code and state, or an error).
  *
  * @throws MailqueueError InvalidConfiguration for a redirect URI that is not loopback http with a

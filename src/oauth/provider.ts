@@ -114,7 +114,7 @@ export interface TokenErrorAnswer {
   errorCodes: number[];
 }
 
-/** Returns true when the response says an admin must consent first (AADSTS65001, AADSTS90094, consent_required). */
+/** Returns true when the error response requires admin consent first (AADSTS65001, AADSTS90094, consent_required). */
 export function needsAdminApproval(answer: Pick<TokenErrorAnswer, 'error' | 'description' | 'errorCodes'>): boolean {
   return answer.error === 'consent_required' || answer.errorCodes.includes(65001) || answer.errorCodes.includes(90094) || /AADSTS(65001|90094)/.test(answer.description);
 }
@@ -147,7 +147,7 @@ function accountFromIdToken(idToken: unknown): string | null {
   }
 }
 
-/** Thrown by `requestToken` when the endpoint answered with an OAuth2 error document. */
+/** Thrown by `requestToken` when the endpoint returned an OAuth2 error document. */
 export class TokenEndpointError extends MailqueueError {
   readonly answer: TokenErrorAnswer;
 
@@ -160,7 +160,7 @@ export class TokenEndpointError extends MailqueueError {
 /**
  * Posts one grant to the token endpoint and returns the token set. A 429 with a short Retry-After
  * is waited out once; a longer one, 5xx and network errors are retryable ConnectionFailed.
- * `invalid_grant` becomes ReconnectRequired, an admin-approval answer ConsentRequired, anything
+ * `invalid_grant` becomes ReconnectRequired, an admin-approval error ConsentRequired, anything
  * else AuthenticationFailed. No message contains a token or the client secret.
  */
 export async function requestToken(settings: OAuthClientSettings, grant: Record<string, string>, now: () => number = Date.now): Promise<TokenSet> {

@@ -24,9 +24,9 @@ export interface TokenProviderOptions {
  * under a row lock, so the incoming and outgoing sides sharing the connection never refresh at
  * the same moment. The new access token and the rotated refresh token are stored in that transaction.
  *
- * A refused grant (`invalid_grant`) marks the connection degraded with the reason and the start
- * of the failure streak, and throws ReconnectRequired; a degraded connection throws it again
- * without asking the provider until `mailqueue oauth connect` stores a new grant.
+ * A rejected grant (`invalid_grant`) marks the connection degraded with the reason and the start
+ * of the failure streak, and throws ReconnectRequired. A degraded connection throws it again
+ * without contacting the provider until `mailqueue oauth connect` stores a new grant.
  */
 export function createConnectionTokenProvider(options: TokenProviderOptions, connectionId: number): AccessTokenProvider {
   const now = options.now ?? Date.now;

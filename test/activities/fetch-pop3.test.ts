@@ -105,7 +105,7 @@ describe('POP3 fetch activity', () => {
     const downloads: string[] = [];
     const second = await fetchNewMail(dependencies({ downloads }), queue.id);
     assert.equal(second.stored, 0);
-    assert.equal(second.alreadyStored, 3);
+    assert.equal(second.skippedKnown, 3);
     assert.deepEqual(downloads, []);
     assert.equal(await storedRows(queue.id), 2);
     assert.equal(await serverCount('keep@example.com'), 3);
@@ -165,7 +165,7 @@ describe('POP3 fetch activity', () => {
     const retry = await fetchNewMail(dependencies({ downloads }), queue.id);
 
     assert.equal(retry.stored, 0);
-    assert.equal(retry.alreadyStored, 2);
+    assert.equal(retry.skippedKnown, 2);
     assert.equal(retry.deletedFromServer, 2);
     assert.deepEqual(downloads, []);
     assert.equal(await storedRows(queue.id), 2);

@@ -20,7 +20,7 @@ const run = promisify(execFile);
 const smtpPassword = 'smtp-Secret-4711';
 
 /** Validates a queue document the way `mailqueue queue create --file` does. */
-/** The SMTP password's credential id of a queue that sends over SMTP with a password. */
+/** Returns the SMTP password's credential id of a queue that sends over SMTP with a password. */
 function smtpCredentialId(queue: QueueRecord): number | null {
   const outgoing = queue.outgoing;
   return outgoing !== null && 'credentialId' in outgoing ? outgoing.credentialId : null;

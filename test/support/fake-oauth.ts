@@ -9,9 +9,9 @@ import type { AddressInfo } from 'node:net';
  * - `GET …/oauth2/v2.0/authorize` (Microsoft) and `GET /o/oauth2/v2/auth` (Google): checks client,
  *   redirect URI, state and an S256 code challenge, "signs in" `account` at once and redirects
  *   with `code` and `state`, or with `error=consent_required` (AADSTS65001) when admin approval is on.
- * - `POST …/token`: `authorization_code` (verifies the PKCE verifier), `refresh_token` (rotates:
- *   the old refresh token stops working), `client_credentials`; `invalid_grant` for revoked or
- *   unknown grants; one 429 with Retry-After on request.
+ * - `POST …/token`: `authorization_code` (verifies the PKCE verifier), `refresh_token` (rotates,
+ *   so the old refresh token stops working) and `client_credentials`. Revoked or unknown grants
+ *   get `invalid_grant`, and one request gets 429 with Retry-After when asked to.
  * - `POST /introspect`: RFC 7662 token introspection, for Dovecot's oauth2 passdb.
  */
 export interface FakeOAuthServer {

@@ -28,13 +28,13 @@ function nameOf(names: ReadonlyMap<number, string>, id: number | null): string |
   return id === null ? null : (names.get(id) ?? `(missing id ${id})`);
 }
 
-/** A stored settings document without its credential and integration ids, in queue-file field names. */
+/** Returns a stored settings document without its credential and integration ids, in queue-file field names. */
 function withoutSecretReferences(stored: StoredIncoming | StoredOutgoing): Record<string, unknown> {
   const { credentialId: _credentialId, integrationId: _integrationId, ...fields } = stored as StoredIncoming & { credentialId?: number | null; integrationId?: number | null };
   return { ...fields, protocol: stored.protocol ?? 'smtp', ...('folder' in stored ? { processedFolder: stored.processedFolder ?? null } : {}) };
 }
 
-/** One line naming where a queue reads mail from. */
+/** Returns one line naming where a queue reads mail from. */
 export function mailboxSummary(incoming: StoredIncoming): string {
   if ('folder' in incoming) return `${incoming.user}@${incoming.host}:${incoming.port}/${incoming.folder}`;
   if ('host' in incoming) return `${incoming.protocol}:${incoming.user}@${incoming.host}:${incoming.port}`;
@@ -264,7 +264,7 @@ export function registerQueueCommands(program: Command, run: (action: (context: 
         if (status.account) {
           process.stdout.write(`account      ${status.account.protocol} ${terminalSafe(status.account.address ?? '-')} ${status.account.state}\n`);
         }
-        // Older workflows answer without the field.
+        // Workflows started before degradation was tracked return no such field.
         if (status.degraded) {
           process.stdout.write(`DEGRADED     since ${status.degraded.since}: ${terminalSafe(status.degraded.reason)}\n`);
         }
