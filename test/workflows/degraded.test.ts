@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 
 import { QueryNotRegisteredError } from '@temporalio/client';
+import { pino } from 'pino';
 
 import { queryQueueStatus, signalConfigChanged, signalMailArrived, startQueueWorkflow } from '../../src/client/queue-control.js';
 import { createIntegration } from '../../src/db/oauth.js';
 import { createQueue, type QueueRecord } from '../../src/db/queues.js';
 import { validateQueueConfig } from '../../src/domain/queue-config.js';
 import { completeAuthorization, startAuthorization } from '../../src/oauth/connect.js';
+import { createWorker } from '../../src/worker.js';
 import type { QueueStatus } from '../../src/workflows/queue-definitions.js';
 import { queueDegradedKey } from '../../src/workflows/search-attributes.js';
 import {
@@ -15,10 +18,8 @@ import {
   startTestDatabase,
   startTestDovecot,
   startTestTemporal,
-  startTestWorker,
   testLogger,
   waitFor,
-  type RunningWorker,
   type TestDatabase,
   type TestMailServer,
   type TestTemporal,
@@ -35,7 +36,18 @@ describe('degraded OAuth2 queue', () => {
   let database: TestDatabase;
   let temporal: TestTemporal;
   let mail: TestMailServer;
-  let worker: RunningWorker;
+  let stopWorker: () => Promise<void>;
+  // Everything the worker logs (activities and, through the SDK runtime, workflow code), as JSON lines.
+  const logLines: string[] = [];
+  const workerLogger = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        logLines.push(...chunk.toString('utf8').split('\n').filter((line) => line !== ''));
+        done();
+      },
+    }),
+  );
   let fake: FakeOAuthServer;
   let queue: QueueRecord;
   const secretKey = newSecretKey();
@@ -68,7 +80,13 @@ describe('degraded OAuth2 queue', () => {
     temporal = await startTestTemporal();
     fake = await startFakeOAuthServer({ redirectUri, account });
     mail = await startTestDovecot([{ user: account, password: 'unused-Pw-3c1d' }], { oauth2IntrospectionUrl: `${fake.url}/introspect` });
-    worker = await startTestWorker({ temporalAddress: temporal.address, db: database.db, secretKey });
+    // The first worker of the process installs the SDK runtime logger, so workflow log lines land here too.
+    const worker = await createWorker({ temporalAddress: temporal.address, namespace: 'default', db: database.db, secretKey, logger: workerLogger });
+    const running = worker.run();
+    stopWorker = async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+    };
 
     await createIntegration(database.db, secretKey, { name: 'tenant', provider: 'microsoft', tenant: 'example.com', clientId: fake.clientId, clientSecret: fake.clientSecret, redirectUri, authorityUrl: fake.url });
     const { config, errors } = validateQueueConfig({
@@ -86,7 +104,7 @@ describe('degraded OAuth2 queue', () => {
   });
 
   after(async () => {
-    await worker?.stop();
+    await stopWorker?.();
     await mail?.stop();
     await temporal?.stop();
     await fake?.close();
@@ -115,6 +133,16 @@ describe('degraded OAuth2 queue', () => {
     assert.equal(await countRows(database.db, 'messages', { queue_id: queue.id }), 1);
   });
 
+  test('degraded is logged at error once per streak', async () => {
+    const before = await waitForStatus('degraded status', (value) => value.degraded !== null);
+    await signalMailArrived(temporal.client, queueNumber);
+    await waitForStatus('another failed cycle', (value) => (value.lastError?.consecutive ?? 0) > (before.lastError?.consecutive ?? 0));
+
+    const degradedLines = logLines.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((entry) => entry.msg === 'queue degraded: the mailbox must be reconnected');
+    assert.equal(degradedLines.length, 1);
+    assert.equal(degradedLines[0].level, 50);
+  });
+
   test('reconnect recovers without a restart', async () => {
     await connect();
     await signalConfigChanged(temporal.client, queueNumber);
@@ -123,6 +151,15 @@ describe('degraded OAuth2 queue', () => {
 
     assert.equal(status.account?.state, 'connected');
     assert.equal(await waitFor('QueueDegraded false', async () => ((await degradedAttribute()) === false ? false : undefined), 10_000), false);
+  });
+
+  test('worker log holds no token or secret', () => {
+    const log = logLines.join('\n');
+
+    assert.ok(log.includes('oauth access token refreshed') || log.includes('queue degraded'));
+    for (const secret of [...fake.issuedAccessTokens, ...fake.liveRefreshTokens(), fake.clientSecret]) {
+      assert.ok(!log.includes(secret), 'a token or secret appeared in the worker log');
+    }
   });
 
   test('history holds no token or secret', async () => {
