@@ -38,7 +38,11 @@ export interface QueueRuntimeSettings {
   account?: QueueAccount | null;
 }
 
-/** Describes the incoming OAuth2 account of a queue from its connection row, without any token. */
+/**
+ * Describes the incoming OAuth2 account of a queue from its connection row, without any token.
+ * NOTE: a separate outgoing connection is not described here, so its degraded state shows only in
+ * `mailqueue oauth status` and in the outbox's last error, not in the queue status.
+ */
 async function describeAccount(db: ActivityDependencies['db'], queue: QueueRecord): Promise<QueueAccount | null> {
   const incoming = queue.incoming;
   if (incoming.protocol === 'graph-tenant') return { protocol: incoming.protocol, address: incoming.user, state: 'application' };

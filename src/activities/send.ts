@@ -85,6 +85,8 @@ export async function sendOutboxMail(deps: SendDependencies, outboxId: number): 
   if (previousState === 'failed') return { state: 'failed', reason: row.failureReason ?? 'failed earlier' };
 
   if (previousState === 'sending') {
+    // NOTE: the Gmail and Graph transports can look sent mail up by Message-ID (src/mail/sent-lookup.ts),
+    // which would settle an interrupted attempt more surely than the stored copy; that is not used yet.
     const stored = await deps.db('messages').where({ queue_id: row.queueId, source_key: `outbox:${row.id}` }).first('id');
     if (stored) {
       await deps.db('outbox').where({ id: row.id }).update({ state: 'sent', sent_at: deps.db.fn.now() });

@@ -144,4 +144,27 @@ describe('Gmail and Graph through the fetch and send activities', () => {
     assert.equal(graph.sent.length, 1);
     assert.match(graph.sent[0].toString(), /In-Reply-To: <tenant-1@example\.net>/);
   });
+
+  test('graph delegated sign-in fetches and sends', async () => {
+    const delegated = await startFakeGraph({ principal: 'agent-desk@contoso.example' });
+    try {
+      await createIntegration(database.db, secretKey, { name: 'contoso-delegated', provider: 'microsoft', tenant: 'contoso.example', clientId: oauth.clientId, clientSecret: oauth.clientSecret, redirectUri, authorityUrl: oauth.url, apiUrl: delegated.baseUrl });
+      const queue = await queueFrom({ title: 'Delegated desk', incoming: { protocol: 'graph', integration: 'contoso-delegated', user: 'agent-desk@contoso.example' }, outgoing: { useSameMethodAsIncoming: true } });
+      const started = await startAuthorization({ db: database.db, secretKey, logger: testLogger }, queue, 'incoming');
+      assert.match(new URL(started.url).searchParams.get('scope') ?? '', /Mail\.ReadWrite/);
+      const redirect = await fetch(started.url, { redirect: 'manual' });
+      await completeAuthorization({ db: database.db, secretKey, logger: testLogger }, redirect.headers.get('location') ?? '');
+      delegated.addMessage(message('delegated-1', 'agent-desk@contoso.example'));
+
+      const result = await fetchNewMail(deps(), queue.id);
+      const transport = await openOutgoingTransport({ db: database.db, secretKey: () => secretKey, sendRawMail }, queue, testLogger);
+      await transport.send({ from: 'agent-desk@contoso.example', to: ['customer@example.net'] }, Buffer.from('From: agent-desk@contoso.example\r\nTo: customer@example.net\r\nSubject: Re: delegated\r\nMessage-ID: <delegated-reply@contoso.example>\r\n\r\nAnswer\r\n'));
+
+      assert.equal(result.stored, 1);
+      assert.equal(delegated.sent.length, 1);
+      assert.ok(delegated.requests.some((request) => request.path.includes('/me/')));
+    } finally {
+      await delegated.close();
+    }
+  });
 });
