@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
+import { loadClientSettings } from '../../src/db/oauth.js';
 import { createQueue, type QueueRecord } from '../../src/db/queues.js';
 import { findFreePort } from '../../src/dev/ports.js';
 import { validateQueueConfig } from '../../src/domain/queue-config.js';
@@ -52,6 +53,27 @@ describe('mailqueue oauth', () => {
     assert.deepEqual(errors, []);
     assert.ok(config);
     queue = await createQueue(database.db, parseSecretKey(secretHex), config);
+  });
+
+  test('integrations add reads the secret from stdin', async () => {
+    const child = spawn(process.execPath, [cliPath, 'oauth', 'integrations', 'add', '--name', 'google', '--provider', 'google', '--client-id', 'google-client', '--redirect-uri', redirectUri, '--json'], { env });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.stdin.end('piped-google-secret\n');
+
+    assert.equal(await exited, 0);
+    assert.equal((JSON.parse(stdout) as { provider: string }).provider, 'google');
+    assert.ok(!stdout.includes('piped-google-secret'));
+    const row = await database.db('oauth_integrations').where({ name: 'google' }).first('id');
+    assert.equal((await loadClientSettings(database.db, parseSecretKey(secretHex), row.id)).clientSecret, 'piped-google-secret');
+  });
+
+  test('microsoft integration without tenant is rejected', async () => {
+    const added = await runCli(['oauth', 'integrations', 'add', '--name', 'no-tenant', '--provider', 'microsoft', '--client-id', 'x', '--redirect-uri', redirectUri, '--client-secret-file', join(workDir, 'secret.txt')], env);
+
+    assert.equal(added.code, 1);
+    assert.match(added.stderr, /tenant is missing/);
   });
 
   test('connect then callback connects the queue', async () => {
