@@ -24,6 +24,13 @@ export const FailureType = {
   PermanentDeliveryFailure: 'PermanentDeliveryFailure',
   /** SMTP 4xx and other failures worth retrying. */
   TemporaryDeliveryFailure: 'TemporaryDeliveryFailure',
+  /**
+   * The identity provider refused the stored OAuth2 grant (revoked, expired, password changed).
+   * Retryable, because fetching and sending resume once an operator reconnects the mailbox.
+   */
+  ReconnectRequired: 'ReconnectRequired',
+  /** The tenant admin must grant the application's permissions before anyone can sign in. */
+  ConsentRequired: 'ConsentRequired',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];

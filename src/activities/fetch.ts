@@ -2,7 +2,11 @@ import { Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { readCursor, writeCursor } from '../db/cursors.js';
-import { getQueueById, loadImapConnection } from '../db/queues.js';
+import { getQueueById, isImapIncoming, loadImapConnection, type QueueRecord } from '../db/queues.js';
+import { FailureType, MailqueueError } from '../errors.js';
+import type { MailSource } from '../mail/mail-source.js';
+import { tokenProviderForQueue } from '../oauth/token-provider.js';
+import { fetchFromSource } from './fetch-source.js';
 import type { IncomingMailbox, MessageSize } from '../mail/incoming.js';
 import type { ImapConnectionSettings } from '../mail/incoming.js';
 import { ingestRawMessage } from './ingest.js';
@@ -32,12 +36,20 @@ export interface FetchResult {
   parseErrors: number;
   /** More new messages wait on the server beyond this batch. */
   more: boolean;
+  /** Listed messages skipped without download because their key was stored before (POP3, Gmail, Graph). */
+  skippedKnown?: number;
+  /** Server copies deleted in this activity (POP3 and the cloud sources delete while fetching). */
+  deletedFromServer?: number;
+  /** The source's cursor had expired and it restarted with a full sync (Gmail, Graph). */
+  resynced?: boolean;
 }
 
 export interface FetchDependencies {
   db: Knex;
   secretKey: () => Buffer;
   connectImap: (settings: ImapConnectionSettings, log: Logger) => Promise<IncomingMailbox & { logout(): Promise<void> }>;
+  /** Opens the protocol-neutral source of a queue that does not read over IMAP (POP3, Gmail, Graph); default `openMailSource` of mail-sources.ts. */
+  openMailSource?: (queue: QueueRecord, log: Logger) => Promise<MailSource>;
   logger: Logger;
   limits?: FetchBatchLimits;
 }
@@ -59,7 +71,32 @@ export function planBatch(sizes: MessageSize[], limits: FetchBatchLimits): Messa
   return batch;
 }
 
-function heartbeat(details: unknown): void {
+/**
+ * Loads the IMAP settings of a queue: the decrypted password, or for `imap-oauth2` a fresh access
+ * token from the queue's connection (ReconnectRequired when the grant was refused).
+ */
+export async function loadImapSettings(deps: FetchDependencies, queue: QueueRecord, log: Logger): Promise<ImapConnectionSettings & { invalidateToken?: () => void }> {
+  if (queue.incoming.protocol !== 'imap-oauth2') return loadImapConnection(deps.db, deps.secretKey(), queue);
+  const tokens = await tokenProviderForQueue({ db: deps.db, secretKey: deps.secretKey(), logger: log }, queue, 'incoming');
+  const settings = await loadImapConnection(deps.db, deps.secretKey(), queue, tokens);
+  return { ...settings, invalidateToken: () => tokens.invalidate() };
+}
+
+/** Connects; a rejected access token is forgotten, so the retry of the activity fetches a new one. */
+export async function connectWithSettings(deps: FetchDependencies, settings: ImapConnectionSettings & { invalidateToken?: () => void }, log: Logger): ReturnType<FetchDependencies['connectImap']> {
+  const { invalidateToken, ...connection } = settings;
+  try {
+    return await deps.connectImap(connection, log);
+  } catch (error) {
+    if (invalidateToken !== undefined && error instanceof MailqueueError && error.type === FailureType.AuthenticationFailed) {
+      invalidateToken();
+      log.warn('imap rejected the access token; it is refreshed on the next attempt');
+    }
+    throw error;
+  }
+}
+
+export function heartbeat(details: unknown): void {
   try {
     Context.current().heartbeat(details);
   } catch {
@@ -74,12 +111,16 @@ function heartbeat(details: unknown): void {
  */
 export async function fetchNewMail(deps: FetchDependencies, queueId: number): Promise<FetchResult> {
   const queue = await getQueueById(deps.db, queueId);
-  const folder = queue.incoming.folder;
+  const incoming = queue.incoming;
+  if (!isImapIncoming(incoming)) {
+    return fetchFromSource(deps, queue);
+  }
+  const folder = incoming.folder;
   const log = deps.logger.child({ queueId, queueNumber: queue.number, folder });
-  const settings = await loadImapConnection(deps.db, deps.secretKey(), queue);
+  const settings = await loadImapSettings(deps, queue, log);
   const limits = deps.limits ?? defaultFetchBatchLimits;
 
-  const mailbox = await deps.connectImap(settings, log);
+  const mailbox = await connectWithSettings(deps, settings, log);
   try {
     const session = await mailbox.openFolder(folder);
     try {

@@ -1,4 +1,6 @@
-import { getQueueById } from '../db/queues.js';
+import { findConnection } from '../db/oauth.js';
+import { getQueueById, isImapIncoming, type QueueRecord } from '../db/queues.js';
+import type { QueueAccount } from '../workflows/queue-definitions.js';
 import { removeStoredFromFolder, type DeleteResult } from './remove-stored.js';
 import { fetchNewMail, type FetchDependencies, type FetchResult } from './fetch.js';
 import { translateFailures } from './failures.js';
@@ -33,6 +35,21 @@ export interface QueueRuntimeSettings {
   processedFolder: string | null;
   /** Working hours, or null when the queue is always open. */
   timeGroup: TimeGroup | null;
+  /** The OAuth2 account of the incoming side, or null for password protocols. Absent in histories recorded before. */
+  account?: QueueAccount | null;
+}
+
+/**
+ * Describes the incoming OAuth2 account of a queue from its connection row, without any token.
+ * NOTE: a separate outgoing connection is not described here, so its degraded state shows only in
+ * `mailqueue oauth status` and in the outbox's last error, not in the queue status.
+ */
+async function describeAccount(db: ActivityDependencies['db'], queue: QueueRecord): Promise<QueueAccount | null> {
+  const incoming = queue.incoming;
+  if (incoming.protocol === 'graph-tenant') return { protocol: incoming.protocol, address: incoming.user, state: 'application' };
+  if (incoming.protocol !== 'imap-oauth2' && incoming.protocol !== 'gmail' && incoming.protocol !== 'graph') return null;
+  const connection = await findConnection(db, queue.id, 'incoming');
+  return { protocol: incoming.protocol, address: connection?.accountAddress ?? incoming.user, state: connection?.state ?? 'pending' };
 }
 
 export type ActivityDependencies = FetchDependencies & SendDependencies;
@@ -54,8 +71,10 @@ export function createActivities(deps: ActivityDependencies) {
           title: queue.title,
           active: queue.active,
           pollIntervalSeconds: queue.pollIntervalSeconds,
-          dontKeepEmails: queue.incoming.dontKeepEmails,
-          processedFolder: queue.incoming.processedFolder ?? null,
+          // Other protocols delete inside the fetch activity, in the same session (POP3 DELE + QUIT).
+          dontKeepEmails: isImapIncoming(queue.incoming) && queue.incoming.dontKeepEmails,
+          processedFolder: isImapIncoming(queue.incoming) ? (queue.incoming.processedFolder ?? null) : null,
+          account: await describeAccount(deps.db, queue),
         };
       });
     },

@@ -13,6 +13,10 @@ export interface IngestOptions {
   direction?: 'incoming' | 'outgoing';
   mailbox?: MailboxLocation;
   ticketId?: number;
+  /** Alias addresses the message was delivered to, as reported by the source. */
+  deliveredTo?: string[];
+  /** Record the source key in `mailbox_source_items` (protocol-neutral sources). */
+  recordSourceItem?: boolean;
   /** Time budget for parsing one message, in milliseconds. */
   parseTimeoutMs?: number;
 }
@@ -51,6 +55,8 @@ export async function ingestRawMessage(db: Knex, raw: Buffer, options: IngestOpt
       imported: options.imported,
       mailbox: options.mailbox,
       ticketId: options.ticketId,
+      deliveredTo: options.deliveredTo,
+      recordSourceItem: options.recordSourceItem,
     }),
   );
 

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import { getQueueById, loadImapConnection } from '../db/queues.js';
+import { getQueueById, isImapIncoming } from '../db/queues.js';
+import { connectWithSettings, loadImapSettings } from './fetch.js';
 import type { FetchDependencies } from './fetch.js';
 
 export interface DeleteResult {
@@ -20,11 +21,14 @@ export interface DeleteResult {
 export async function removeStoredFromFolder(deps: FetchDependencies, queueId: number): Promise<DeleteResult> {
   const queue = await getQueueById(deps.db, queueId);
   const result: DeleteResult = { deleted: 0, moved: 0, unreachable: 0 };
-  const processedFolder = queue.incoming.processedFolder ?? null;
-  if (!queue.incoming.dontKeepEmails && processedFolder === null) {
+  const incoming = queue.incoming;
+  // Other protocols delete inside the fetch activity.
+  if (!isImapIncoming(incoming)) return result;
+  const processedFolder = incoming.processedFolder ?? null;
+  if (!incoming.dontKeepEmails && processedFolder === null) {
     return result;
   }
-  const folder = queue.incoming.folder;
+  const folder = incoming.folder;
   const log = deps.logger.child({ queueId, queueNumber: queue.number, folder });
 
   const pending: Array<{ id: number; uid_validity: string; uid: number }> = await deps.db('mailbox_items')
@@ -36,8 +40,8 @@ export async function removeStoredFromFolder(deps: FetchDependencies, queueId: n
     return result;
   }
 
-  const settings = await loadImapConnection(deps.db, deps.secretKey(), queue);
-  const mailbox = await deps.connectImap(settings, log);
+  const settings = await loadImapSettings(deps, queue, log);
+  const mailbox = await connectWithSettings(deps, settings, log);
   try {
     const session = await mailbox.openFolder(folder);
     try {

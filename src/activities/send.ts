@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { findOutbox, lockOutbox, updateOutbox, type OutboxRecord } from '../db/outbox.js';
-import { findQueueById, loadSmtpConnection } from '../db/queues.js';
+import { findQueueById } from '../db/queues.js';
 import { loadSendingProfile } from '../db/sending-profile.js';
 import { addTicketEvent } from '../db/tickets.js';
 import { FailureType, MailqueueError } from '../errors.js';
@@ -9,6 +9,7 @@ import { parseMessage } from '../mail/parse.js';
 import type { SmtpConnectionSettings, SmtpSendResult } from '../mail/smtp.js';
 import { extractMessageIds } from '../domain/message-ids.js';
 import { ingestRawMessage } from './ingest.js';
+import { openOutgoingTransport } from './transports.js';
 
 export interface SendDependencies {
   db: Knex;
@@ -58,7 +59,7 @@ async function recordSent(deps: SendDependencies, row: OutboxRecord, raw: Buffer
 }
 
 /**
- * Sends one outbox row over the queue's SMTP server and marks it sent. The row lock and
+ * Sends one outbox row through the queue's outgoing transport and marks it sent. The row lock and
  * the `sending` state make it at most once per row, except after a crash between the
  * server's acceptance and the mark. A row found in `sending` is therefore checked
  * against the stored outgoing message first. If that is missing, an agent reply is
@@ -84,6 +85,8 @@ export async function sendOutboxMail(deps: SendDependencies, outboxId: number): 
   if (previousState === 'failed') return { state: 'failed', reason: row.failureReason ?? 'failed earlier' };
 
   if (previousState === 'sending') {
+    // NOTE: the Gmail and Graph transports can look sent mail up by Message-ID (src/mail/sent-lookup.ts),
+    // which would settle an interrupted attempt more surely than the stored copy; that is not used yet.
     const stored = await deps.db('messages').where({ queue_id: row.queueId, source_key: `outbox:${row.id}` }).first('id');
     if (stored) {
       await deps.db('outbox').where({ id: row.id }).update({ state: 'sent', sent_at: deps.db.fn.now() });
@@ -98,8 +101,8 @@ export async function sendOutboxMail(deps: SendDependencies, outboxId: number): 
 
   try {
     const queue = await findQueueById(deps.db, row.queueId);
-    const settings = await loadSmtpConnection(deps.db, deps.secretKey(), queue);
-    const result = await deps.sendRawMail(settings, { from: row.envelopeFrom, to: row.recipients }, row.raw, log);
+    const transport = await openOutgoingTransport(deps, queue, log);
+    const result = await transport.send({ from: row.envelopeFrom, to: row.recipients }, row.raw);
     if (result.accepted.length === 0) {
       return markFailed(deps, row, `no recipient accepted: ${result.response}`);
     }

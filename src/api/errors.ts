@@ -99,6 +99,8 @@ const failureStatus: Record<FailureTypeName, { status: number; code: ErrorCodeNa
   [FailureType.FolderNotFound]: { status: 400, code: ErrorCode.ValidationFailed },
   [FailureType.PermanentDeliveryFailure]: { status: 503, code: ErrorCode.ServiceUnavailable },
   [FailureType.TemporaryDeliveryFailure]: { status: 503, code: ErrorCode.ServiceUnavailable },
+  [FailureType.ReconnectRequired]: { status: 503, code: ErrorCode.ServiceUnavailable },
+  [FailureType.ConsentRequired]: { status: 503, code: ErrorCode.ServiceUnavailable },
 };
 
 /** Turns a MailqueueError into the API error; its `errors` list, when present, goes to details. */

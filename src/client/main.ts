@@ -18,6 +18,7 @@ import { registerTimeGroupCommands } from './commands/time-groups.js';
 import { registerUserCommands } from './commands/users.js';
 import { registerViewCommands } from './commands/views.js';
 import { registerDevCommands } from './commands/dev.js';
+import { registerOAuthCommands } from './commands/oauth.js';
 import { CliContext } from './context.js';
 import { printJson } from './output.js';
 import { readEnvironment, requireSetting } from '../config.js';
@@ -51,6 +52,7 @@ registerTimeGroupCommands(program, run);
 registerRuleCommands(program, run);
 registerImportCommand(program, run);
 registerApiCommand(program, run);
+registerOAuthCommands(program, run);
 registerDevCommands(program);
 
 const settings = program.command('settings').description('installation-wide settings');

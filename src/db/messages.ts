@@ -31,6 +31,10 @@ export interface StoreMessageInput {
   mailbox?: MailboxLocation;
   /** For outgoing mail recorded on a ticket: the ticket, and the row starts as threaded. */
   ticketId?: number;
+  /** Alias addresses the message was delivered to, as reported by the source. */
+  deliveredTo?: string[];
+  /** Record `sourceKey` in `mailbox_source_items` whatever the outcome, so the source copy is not downloaded again. */
+  recordSourceItem?: boolean;
 }
 
 export type StoreMessageOutcome =
@@ -68,6 +72,7 @@ export async function storeMessage(trx: Knex.Transaction, input: StoreMessageInp
   const bySource: { id: number } | undefined = await trx('messages').where({ queue_id: input.queueId, source_key: input.sourceKey }).first('id');
   if (bySource) {
     await recordMailboxItem(trx, input, bySource.id);
+    await recordSourceItem(trx, input, bySource.id);
     return { status: 'already-stored', messageRowId: bySource.id };
   }
 
@@ -77,6 +82,7 @@ export async function storeMessage(trx: Knex.Transaction, input: StoreMessageInp
   const sameMail = sameId.find((row) => row.content_hash === input.contentHash);
   if (sameMail) {
     await recordMailboxItem(trx, input, sameMail.id);
+    await recordSourceItem(trx, input, sameMail.id);
     return { status: 'duplicate', messageRowId: sameMail.id };
   }
 
@@ -114,6 +120,7 @@ export async function storeMessage(trx: Knex.Transaction, input: StoreMessageInp
       state: input.ticketId === undefined ? 'pending' : 'threaded',
       thread_rule: input.ticketId === undefined ? null : 'recorded-outgoing',
       imported: input.imported,
+      delivered_to: json(input.deliveredTo ?? []),
     })
     .returning<Array<{ id: number }>>('id');
 
@@ -131,7 +138,13 @@ export async function storeMessage(trx: Knex.Transaction, input: StoreMessageInp
   }
 
   await recordMailboxItem(trx, input, row.id);
+  await recordSourceItem(trx, input, row.id);
   return { status: 'stored', messageRowId: row.id, messageIdReused: sameId.length > 0 };
+}
+
+async function recordSourceItem(trx: Knex.Transaction, input: StoreMessageInput, messageRowId: number): Promise<void> {
+  if (input.recordSourceItem !== true) return;
+  await trx('mailbox_source_items').insert({ queue_id: input.queueId, source_key: input.sourceKey, message_row_id: messageRowId }).onConflict(['queue_id', 'source_key']).ignore();
 }
 
 async function recordMailboxItem(trx: Knex.Transaction, input: StoreMessageInput, messageRowId: number): Promise<void> {

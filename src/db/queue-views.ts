@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { QueueRecord } from './queues.js';
+import type { QueueRecord, StoredIncoming, StoredOutgoing } from './queues.js';
 import { listTemplates } from './templates.js';
 import { listTimeGroups } from './time-groups.js';
 
@@ -28,6 +28,19 @@ function nameOf(names: ReadonlyMap<number, string>, id: number | null): string |
   return id === null ? null : (names.get(id) ?? `(missing id ${id})`);
 }
 
+/** Returns a stored settings document without its credential and integration ids, in queue-file field names. */
+function withoutSecretReferences(stored: StoredIncoming | StoredOutgoing): Record<string, unknown> {
+  const { credentialId: _credentialId, integrationId: _integrationId, ...fields } = stored as StoredIncoming & { credentialId?: number | null; integrationId?: number | null };
+  return { ...fields, protocol: stored.protocol ?? 'smtp', ...('folder' in stored ? { processedFolder: stored.processedFolder ?? null } : {}) };
+}
+
+/** Returns one line naming where a queue reads mail from. */
+export function mailboxSummary(incoming: StoredIncoming): string {
+  if ('folder' in incoming) return `${incoming.user}@${incoming.host}:${incoming.port}/${incoming.folder}`;
+  if ('host' in incoming) return `${incoming.protocol}:${incoming.user}@${incoming.host}:${incoming.port}`;
+  return `${incoming.protocol}:${incoming.user}`;
+}
+
 /** Builds the `--json` form of a queue: the field names of the queue file, without secrets. */
 export function queueJson(queue: QueueRecord, names: QueueReferenceNames) {
   return {
@@ -38,26 +51,8 @@ export function queueJson(queue: QueueRecord, names: QueueReferenceNames) {
     category: queue.category,
     pollIntervalSeconds: queue.pollIntervalSeconds,
     maxMessageBytes: queue.maxMessageBytes,
-    incoming: {
-      protocol: queue.incoming.protocol,
-      host: queue.incoming.host,
-      port: queue.incoming.port,
-      user: queue.incoming.user,
-      ssl: queue.incoming.ssl,
-      sslTrusted: queue.incoming.sslTrusted,
-      dontKeepEmails: queue.incoming.dontKeepEmails,
-      processedFolder: queue.incoming.processedFolder ?? null,
-      folder: queue.incoming.folder,
-    },
-    outgoing: queue.outgoing === null
-      ? null
-      : {
-          host: queue.outgoing.host,
-          port: queue.outgoing.port,
-          user: queue.outgoing.user,
-          security: queue.outgoing.security,
-          sslTrusted: queue.outgoing.sslTrusted,
-        },
+    incoming: withoutSecretReferences(queue.incoming),
+    outgoing: queue.outgoing === null ? null : withoutSecretReferences(queue.outgoing),
     senderAddress: queue.senderAddress,
     replyTo: queue.replyTo,
     senderInfoTemplate: nameOf(names.templates, queue.senderInfoTemplateId),

@@ -1,10 +1,21 @@
 import type { Knex } from 'knex';
-import { defaultImapPort, defaultSenderAddress, DEFAULT_POSTPROCESSING_TIMEOUT_SECONDS, DEFAULT_SMTP_PORT, type QueueConfig } from '../domain/queue-config.js';
+import {
+  defaultImapPort,
+  defaultPop3Port,
+  defaultSenderAddress,
+  DEFAULT_POSTPROCESSING_TIMEOUT_SECONDS,
+  DEFAULT_SMTP_PORT,
+  providerMailHosts,
+  type OAuthProviderName,
+  type QueueConfig,
+} from '../domain/queue-config.js';
 import type { RateLimit } from '../domain/rate-limit.js';
 import type { TemplateKind } from '../domain/templates.js';
 import { FailureType, MailqueueError } from '../errors.js';
 import { decryptSecret, encryptSecret } from '../secrets.js';
+import type { AccessTokenProvider } from '../mail/access-token.js';
 import type { ImapConnectionSettings } from '../mail/incoming.js';
+import type { Pop3ConnectionSettings } from '../mail/pop3.js';
 import type { SmtpConnectionSettings, SmtpSecurity } from '../mail/smtp.js';
 
 /** Incoming settings as stored: the password lives in `credentials`, referenced by id. */
@@ -22,8 +33,79 @@ export interface StoredImapIncoming {
   processedFolder?: string | null;
 }
 
+/** POP3 settings as stored: the password lives in `credentials`, referenced by id. */
+export interface StoredPop3Incoming {
+  protocol: 'pop3';
+  host: string;
+  port: number;
+  user: string;
+  credentialId: number;
+  ssl: boolean;
+  sslTrusted: boolean;
+  dontKeepEmails: boolean;
+}
+
+/** IMAP with XOAUTH2: the token comes from the queue's OAuth2 connection. */
+export interface StoredImapOAuth2Incoming {
+  protocol: 'imap-oauth2';
+  provider: OAuthProviderName;
+  integrationId: number;
+  host: string;
+  port: number;
+  user: string;
+  ssl: boolean;
+  sslTrusted: boolean;
+  dontKeepEmails: boolean;
+  folder: string;
+  processedFolder: string | null;
+}
+
+/** Gmail API or Microsoft Graph: the mailbox address and the integration its tokens come from. */
+export interface StoredCloudIncoming {
+  protocol: 'gmail' | 'graph' | 'graph-tenant';
+  integrationId: number;
+  user: string;
+  dontKeepEmails: boolean;
+}
+
+export type StoredIncoming = StoredImapIncoming | StoredPop3Incoming | StoredImapOAuth2Incoming | StoredCloudIncoming;
+
+/** True for the protocols read by the IMAP path (folder, UIDVALIDITY, `mailbox_items`). */
+export function isImapIncoming(incoming: StoredIncoming): incoming is StoredImapIncoming | StoredImapOAuth2Incoming {
+  return incoming.protocol === 'imap' || incoming.protocol === 'imap-oauth2';
+}
+
+/** SMTP with XOAUTH2. `integrationId` is null when the incoming connection is shared. */
+export interface StoredSmtpOAuth2Outgoing {
+  protocol: 'smtp-oauth2';
+  host: string;
+  port: number;
+  user: string;
+  security: SmtpSecurity;
+  sslTrusted: boolean;
+  provider: OAuthProviderName;
+  integrationId: number | null;
+  useSameMethodAsIncoming: boolean;
+}
+
+/** Gmail API or Graph send. `integrationId` is null when the incoming connection is shared. */
+export interface StoredCloudOutgoing {
+  protocol: 'gmail' | 'graph';
+  integrationId: number | null;
+  useSameMethodAsIncoming: boolean;
+}
+
+export type StoredOutgoing = StoredSmtpOutgoing | StoredSmtpOAuth2Outgoing | StoredCloudOutgoing;
+
+/** True for SMTP with a password or without login (rows written before protocols existed have none). */
+export function isPasswordSmtpOutgoing(outgoing: StoredOutgoing): outgoing is StoredSmtpOutgoing {
+  return outgoing.protocol === undefined || outgoing.protocol === 'smtp';
+}
+
 /** Outgoing settings as stored: the password lives in `credentials`, referenced by id. */
 export interface StoredSmtpOutgoing {
+  /** Absent in rows written before there was a choice of protocol. */
+  protocol?: 'smtp';
   host: string;
   port: number;
   /** Null: send without SMTP AUTH. */
@@ -51,9 +133,9 @@ export interface QueueRecord {
   category: string | null;
   pollIntervalSeconds: number;
   maxMessageBytes: number;
-  incoming: StoredImapIncoming;
+  incoming: StoredIncoming;
   /** Null when the queue sends no mail. */
-  outgoing: StoredSmtpOutgoing | null;
+  outgoing: StoredOutgoing | null;
   senderAddress: string | null;
   replyTo: string | null;
   senderInfoTemplateId: number | null;
@@ -80,8 +162,8 @@ interface QueueRow {
   category: string | null;
   poll_interval_seconds: number;
   max_message_bytes: number;
-  incoming: StoredImapIncoming;
-  outgoing: StoredSmtpOutgoing | null;
+  incoming: StoredIncoming;
+  outgoing: StoredOutgoing | null;
   sender_address: string | null;
   reply_to: string | null;
   sender_info_template_id: number | null;
@@ -100,6 +182,7 @@ interface QueueRow {
 const QUEUE_TYPE_EMAIL = 'email';
 
 const IMAP_PASSWORD_KIND = 'imap-password';
+const POP3_PASSWORD_KIND = 'pop3-password';
 const SMTP_PASSWORD_KIND = 'smtp-password';
 
 function toRecord(row: QueueRow): QueueRecord {
@@ -178,10 +261,48 @@ async function resolveReferences(trx: Knex.Transaction, config: QueueConfig): Pr
     }
   }
 
+  await resolveIntegrations(trx, config, columns, errors);
+
   if (errors.length > 0) {
     throw new MailqueueError(FailureType.InvalidConfiguration, `Queue "${config.title}" refers to missing or unsuitable records:\n  ${errors.join('\n  ')}`, { errors });
   }
   return columns;
+}
+
+/** Returns the provider an OAuth2 protocol needs, or the one the file names. */
+function expectedProvider(protocol: string, named: OAuthProviderName | undefined): OAuthProviderName | undefined {
+  if (protocol === 'gmail') return 'google';
+  if (protocol === 'graph' || protocol === 'graph-tenant') return 'microsoft';
+  return named;
+}
+
+/**
+ * Resolves the integration names of the incoming and outgoing sides to ids, into the pseudo
+ * columns `incoming_integration_id` and `outgoing_integration_id` (removed before the row is written).
+ */
+async function resolveIntegrations(trx: Knex.Transaction, config: QueueConfig, columns: Record<string, number | null>, errors: string[]): Promise<void> {
+  const sides: Array<{ field: string; column: string; name: string | undefined; provider: OAuthProviderName | undefined }> = [];
+  const incoming = config.incoming;
+  if ('integration' in incoming) {
+    sides.push({ field: 'incoming.integration', column: 'incoming_integration_id', name: incoming.integration, provider: expectedProvider(incoming.protocol, 'provider' in incoming ? incoming.provider : undefined) });
+  }
+  const outgoing = config.outgoing;
+  if (outgoing && 'useSameMethodAsIncoming' in outgoing) {
+    sides.push({ field: 'outgoing.integration', column: 'outgoing_integration_id', name: outgoing.integration, provider: expectedProvider(outgoing.protocol, 'provider' in outgoing ? outgoing.provider : undefined) });
+  }
+
+  for (const side of sides) {
+    columns[side.column] = null;
+    if (side.name === undefined) continue;
+    const integration: { id: number; provider: string } | undefined = await trx('oauth_integrations').where({ name: side.name }).first('id', 'provider');
+    if (!integration) {
+      errors.push(`${side.field}: integration "${side.name}" does not exist: create it with \`mailqueue oauth integrations add\`, or fix the name (\`mailqueue oauth integrations list\`).`);
+    } else if (side.provider !== undefined && integration.provider !== side.provider) {
+      errors.push(`${side.field}: integration "${side.name}" is for ${integration.provider}: name a ${side.provider} integration.`);
+    } else {
+      columns[side.column] = integration.id;
+    }
+  }
 }
 
 /** Encrypts `password` into the credential row `existingId`, or a new row when that is null; returns the row id. */
@@ -196,33 +317,124 @@ async function storePassword(trx: Knex.Transaction, secretKey: Buffer, kind: str
   return credential.id;
 }
 
-function storedIncoming(config: QueueConfig, credentialId: number): StoredImapIncoming {
-  return {
-    protocol: 'imap',
-    host: config.incoming.host,
-    port: config.incoming.port ?? defaultImapPort(config.incoming.ssl),
-    user: config.incoming.user,
-    credentialId,
-    ssl: config.incoming.ssl,
-    sslTrusted: config.incoming.sslTrusted,
-    dontKeepEmails: config.incoming.dontKeepEmails,
-    processedFolder: config.incoming.processedFolder ?? null,
-    folder: config.incoming.folder,
-  };
+function storedIncoming(config: QueueConfig, credentialId: number | null, integrationId: number | null): StoredIncoming {
+  const incoming = config.incoming;
+  switch (incoming.protocol) {
+    case 'imap':
+      return {
+        protocol: 'imap',
+        host: incoming.host,
+        port: incoming.port ?? defaultImapPort(incoming.ssl),
+        user: incoming.user,
+        credentialId: requireId(credentialId, 'incoming.password'),
+        ssl: incoming.ssl,
+        sslTrusted: incoming.sslTrusted,
+        dontKeepEmails: incoming.dontKeepEmails,
+        processedFolder: incoming.processedFolder ?? null,
+        folder: incoming.folder,
+      };
+    case 'pop3':
+      return {
+        protocol: 'pop3',
+        host: incoming.host,
+        port: incoming.port ?? defaultPop3Port(incoming.ssl),
+        user: incoming.user,
+        credentialId: requireId(credentialId, 'incoming.password'),
+        ssl: incoming.ssl,
+        sslTrusted: incoming.sslTrusted,
+        dontKeepEmails: incoming.dontKeepEmails,
+      };
+    case 'imap-oauth2':
+      return {
+        protocol: 'imap-oauth2',
+        provider: incoming.provider,
+        integrationId: requireId(integrationId, 'incoming.integration'),
+        host: incoming.host ?? providerMailHosts[incoming.provider].imap,
+        port: incoming.port ?? defaultImapPort(incoming.ssl),
+        user: incoming.user,
+        ssl: incoming.ssl,
+        sslTrusted: incoming.sslTrusted,
+        dontKeepEmails: incoming.dontKeepEmails,
+        folder: incoming.folder,
+        processedFolder: incoming.processedFolder ?? null,
+      };
+    case 'gmail':
+    case 'graph':
+    case 'graph-tenant':
+      return { protocol: incoming.protocol, integrationId: requireId(integrationId, 'incoming.integration'), user: incoming.user, dontKeepEmails: incoming.dontKeepEmails };
+  }
 }
 
-function storedOutgoing(config: QueueConfig, credentialId: number | null): StoredSmtpOutgoing | null {
+function requireId(id: number | null, field: string): number {
+  if (id === null) {
+    throw new MailqueueError(FailureType.InvalidConfiguration, `${field} is missing from the queue file: add it and run the command again`, { field });
+  }
+  return id;
+}
+
+function incomingSslTrusted(config: QueueConfig): boolean {
+  return 'sslTrusted' in config.incoming ? config.incoming.sslTrusted : true;
+}
+
+function storedOutgoing(config: QueueConfig, credentialId: number | null, integrationId: number | null): StoredOutgoing | null {
   const outgoing = config.outgoing;
   if (outgoing === undefined || outgoing === null) return null;
 
-  return {
-    host: outgoing.host,
-    port: outgoing.port ?? DEFAULT_SMTP_PORT,
-    user: outgoing.user ?? null,
-    credentialId,
-    security: outgoing.security ?? 'auto',
-    sslTrusted: outgoing.sslTrusted ?? config.incoming.sslTrusted,
-  };
+  switch (outgoing.protocol) {
+    case undefined:
+    case 'smtp':
+      return {
+        protocol: 'smtp',
+        host: outgoing.host,
+        port: outgoing.port ?? DEFAULT_SMTP_PORT,
+        user: outgoing.user ?? null,
+        credentialId,
+        security: outgoing.security ?? 'auto',
+        sslTrusted: outgoing.sslTrusted ?? incomingSslTrusted(config),
+      };
+    case 'smtp-oauth2': {
+      const provider = outgoing.provider ?? ('provider' in config.incoming ? config.incoming.provider : undefined);
+      if (provider === undefined) {
+        throw new MailqueueError(FailureType.InvalidConfiguration, 'outgoing.provider is missing: give "microsoft" or "google"', { field: 'outgoing.provider' });
+      }
+      return {
+        protocol: 'smtp-oauth2',
+        host: outgoing.host ?? providerMailHosts[provider].smtp,
+        port: outgoing.port,
+        user: outgoing.user ?? config.incoming.user,
+        security: outgoing.security,
+        sslTrusted: outgoing.sslTrusted ?? incomingSslTrusted(config),
+        provider,
+        integrationId: outgoing.useSameMethodAsIncoming ? null : requireId(integrationId, 'outgoing.integration'),
+        useSameMethodAsIncoming: outgoing.useSameMethodAsIncoming,
+      };
+    }
+    case 'gmail':
+    case 'graph':
+      return {
+        protocol: outgoing.protocol,
+        integrationId: outgoing.useSameMethodAsIncoming ? null : requireId(integrationId, 'outgoing.integration'),
+        useSameMethodAsIncoming: outgoing.useSameMethodAsIncoming,
+      };
+  }
+}
+
+/** Returns the incoming password and its credential kind, or null for OAuth2 protocols. */
+function incomingPassword(config: QueueConfig): { kind: string; password: string } | null {
+  const incoming = config.incoming;
+  if (incoming.protocol === 'imap') return { kind: IMAP_PASSWORD_KIND, password: incoming.password };
+  if (incoming.protocol === 'pop3') return { kind: POP3_PASSWORD_KIND, password: incoming.password };
+  return null;
+}
+
+function outgoingPassword(config: QueueConfig): string | undefined {
+  const outgoing = config.outgoing;
+  return outgoing && (outgoing.protocol === undefined || outgoing.protocol === 'smtp') ? outgoing.password : undefined;
+}
+
+function storedCredentialId(stored: StoredIncoming | StoredOutgoing | null): number | null {
+  if (stored === null || !('credentialId' in stored)) return null;
+  return stored.credentialId;
 }
 
 /** Returns the sender address to store; a queue that sends mail must have one. */
@@ -237,8 +449,14 @@ function resolveSenderAddress(config: QueueConfig): string | null {
   return address;
 }
 
+/** Returns the reference columns of the queues table without the integration ids, which live in the settings documents. */
+function tableReferences(references: Record<string, number | null>): Record<string, number | null> {
+  const { incoming_integration_id: _incoming, outgoing_integration_id: _outgoing, ...columns } = references;
+  return columns;
+}
+
 /** Builds the queue columns that a config sets, the same on create and update. */
-function settingsColumns(config: QueueConfig, incoming: StoredImapIncoming, outgoing: StoredSmtpOutgoing | null, references: Record<string, number | null>): Record<string, unknown> {
+function settingsColumns(config: QueueConfig, incoming: StoredIncoming, outgoing: StoredOutgoing | null, references: Record<string, number | null>): Record<string, unknown> {
   const postprocessing = config.postprocessing
     ? { ...config.postprocessing, timeoutSeconds: config.postprocessing.timeoutSeconds ?? DEFAULT_POSTPROCESSING_TIMEOUT_SECONDS }
     : null;
@@ -253,7 +471,7 @@ function settingsColumns(config: QueueConfig, incoming: StoredImapIncoming, outg
     outgoing: outgoing === null ? null : JSON.stringify(outgoing),
     sender_address: resolveSenderAddress(config),
     reply_to: config.replyTo === undefined || config.replyTo === '' ? null : config.replyTo,
-    ...references,
+    ...tableReferences(references),
     autoresponse_exceptions: JSON.stringify(config.autoresponseExceptions ?? []),
     autoresponse_rate_limit: config.autoresponseRateLimit ? JSON.stringify(config.autoresponseRateLimit) : null,
     postprocessing: postprocessing === null ? null : JSON.stringify(postprocessing),
@@ -284,12 +502,13 @@ export async function createQueue(db: Knex, secretKey: Buffer, config: QueueConf
     }
 
     const references = await resolveReferences(trx, config);
-    const incomingCredentialId = await storePassword(trx, secretKey, IMAP_PASSWORD_KIND, config.incoming.password, null);
-    const outgoingPassword = config.outgoing?.password;
-    const outgoingCredentialId = outgoingPassword === undefined ? null : await storePassword(trx, secretKey, SMTP_PASSWORD_KIND, outgoingPassword, null);
+    const password = incomingPassword(config);
+    const incomingCredentialId = password === null ? null : await storePassword(trx, secretKey, password.kind, password.password, null);
+    const smtpPassword = outgoingPassword(config);
+    const outgoingCredentialId = smtpPassword === undefined ? null : await storePassword(trx, secretKey, SMTP_PASSWORD_KIND, smtpPassword, null);
 
-    const incoming = storedIncoming(config, incomingCredentialId);
-    const outgoing = storedOutgoing(config, outgoingCredentialId);
+    const incoming = storedIncoming(config, incomingCredentialId, references.incoming_integration_id ?? null);
+    const outgoing = storedOutgoing(config, outgoingCredentialId, references.outgoing_integration_id ?? null);
 
     const [row] = await trx('queues')
       .insert({
@@ -329,14 +548,16 @@ export async function updateQueue(db: Knex, secretKey: Buffer, number: number, c
     }
 
     const references = await resolveReferences(trx, config);
-    const incomingCredentialId = await storePassword(trx, secretKey, IMAP_PASSWORD_KIND, config.incoming.password, current.incoming.credentialId);
+    const previousIncomingCredentialId = storedCredentialId(current.incoming);
+    const password = incomingPassword(config);
+    const incomingCredentialId = password === null ? null : await storePassword(trx, secretKey, password.kind, password.password, previousIncomingCredentialId);
 
-    const previousOutgoingCredentialId = current.outgoing?.credentialId ?? null;
-    const outgoingPassword = config.outgoing?.password;
-    const outgoingCredentialId = outgoingPassword === undefined ? null : await storePassword(trx, secretKey, SMTP_PASSWORD_KIND, outgoingPassword, previousOutgoingCredentialId);
+    const previousOutgoingCredentialId = storedCredentialId(current.outgoing);
+    const smtpPassword = outgoingPassword(config);
+    const outgoingCredentialId = smtpPassword === undefined ? null : await storePassword(trx, secretKey, SMTP_PASSWORD_KIND, smtpPassword, previousOutgoingCredentialId);
 
-    const incoming = storedIncoming(config, incomingCredentialId);
-    const outgoing = storedOutgoing(config, outgoingCredentialId);
+    const incoming = storedIncoming(config, incomingCredentialId, references.incoming_integration_id ?? null);
+    const outgoing = storedOutgoing(config, outgoingCredentialId, references.outgoing_integration_id ?? null);
 
     const [row] = await trx('queues')
       .where({ id: current.id })
@@ -345,6 +566,9 @@ export async function updateQueue(db: Knex, secretKey: Buffer, number: number, c
 
     if (previousOutgoingCredentialId !== null && outgoingCredentialId !== previousOutgoingCredentialId) {
       await trx('credentials').where({ id: previousOutgoingCredentialId, kind: SMTP_PASSWORD_KIND }).delete();
+    }
+    if (previousIncomingCredentialId !== null && incomingCredentialId !== previousIncomingCredentialId) {
+      await trx('credentials').where({ id: previousIncomingCredentialId }).whereIn('kind', [IMAP_PASSWORD_KIND, POP3_PASSWORD_KIND]).delete();
     }
     return toRecord(row);
   });
@@ -370,7 +594,15 @@ export async function setQueuePassword(db: Knex, secretKey: Buffer, number: numb
     }
 
     if (side === 'incoming') {
-      const credentialId = await storePassword(trx, secretKey, IMAP_PASSWORD_KIND, password, current.incoming.credentialId);
+      if (current.incoming.protocol !== 'imap' && current.incoming.protocol !== 'pop3') {
+        throw new MailqueueError(
+          FailureType.InvalidConfiguration,
+          `Queue ${number} reads mail over ${current.incoming.protocol}, which signs in with OAuth2 and has no password: run \`mailqueue oauth connect --queue ${number}\` instead`,
+          { number },
+        );
+      }
+      const kind = current.incoming.protocol === 'pop3' ? POP3_PASSWORD_KIND : IMAP_PASSWORD_KIND;
+      const credentialId = await storePassword(trx, secretKey, kind, password, current.incoming.credentialId);
       if (credentialId !== current.incoming.credentialId) {
         await trx('queues').where({ id: current.id }).update({ incoming: JSON.stringify({ ...current.incoming, credentialId }), updated_at: trx.fn.now() });
       }
@@ -378,10 +610,11 @@ export async function setQueuePassword(db: Knex, secretKey: Buffer, number: numb
     }
 
     const outgoing = current.outgoing;
-    if (outgoing === null || outgoing.user === null) {
+    if (outgoing === null || !isPasswordSmtpOutgoing(outgoing) || outgoing.user === null) {
+      const reason = outgoing === null ? 'has no outgoing server' : !isPasswordSmtpOutgoing(outgoing) ? `sends over ${outgoing.protocol} with OAuth2` : 'sends without login';
       throw new MailqueueError(
         FailureType.InvalidConfiguration,
-        `Queue ${number} ${outgoing === null ? 'has no outgoing server' : 'sends without login'}, so it has no outgoing password: set "outgoing" with user and password in the queue document instead`,
+        `Queue ${number} ${reason}, so it has no outgoing password: set "outgoing" with user and password in the queue document instead`,
         { number },
       );
     }
@@ -449,19 +682,60 @@ export async function countStoredSecrets(db: Knex): Promise<number> {
   return Number(row?.count ?? 0);
 }
 
-/** Decrypts the queue's password and returns everything an IMAP adapter needs. Activity-side only. */
-export async function loadImapConnection(db: Knex, secretKey: Buffer, queue: QueueRecord): Promise<ImapConnectionSettings> {
-  const credential: { ciphertext: string } | undefined = await db('credentials').where({ id: queue.incoming.credentialId }).first('ciphertext');
+async function decryptCredential(db: Knex, secretKey: Buffer, queue: QueueRecord, credentialId: number): Promise<string> {
+  const credential: { ciphertext: string } | undefined = await db('credentials').where({ id: credentialId }).first('ciphertext');
   if (!credential) {
-    throw new MailqueueError(FailureType.InvalidConfiguration, `Queue ${queue.number} refers to a missing password record; recreate the queue`, { queueId: queue.id });
+    throw new MailqueueError(FailureType.InvalidConfiguration, `Queue ${queue.number} refers to a missing password record; set the password again with \`mailqueue queue update ${queue.number} --file\``, { queueId: queue.id });
+  }
+  return decryptSecret(secretKey, credential.ciphertext);
+}
+
+/**
+ * Returns everything an IMAP adapter needs, with the password decrypted or, for `imap-oauth2`,
+ * a fresh access token from `tokens`. Activity-side only.
+ *
+ * @throws MailqueueError (InvalidConfiguration) when the queue does not read over IMAP, its password
+ *   record is missing, or an `imap-oauth2` queue is loaded without a token provider.
+ */
+export async function loadImapConnection(db: Knex, secretKey: Buffer, queue: QueueRecord, tokens?: AccessTokenProvider): Promise<ImapConnectionSettings> {
+  const incoming = queue.incoming;
+  if (incoming.protocol === 'imap') {
+    return {
+      host: incoming.host,
+      port: incoming.port,
+      user: incoming.user,
+      password: await decryptCredential(db, secretKey, queue, incoming.credentialId),
+      ssl: incoming.ssl,
+      sslTrusted: incoming.sslTrusted,
+    };
+  }
+  if (incoming.protocol === 'imap-oauth2' && tokens !== undefined) {
+    return {
+      host: incoming.host,
+      port: incoming.port,
+      user: incoming.user,
+      password: '',
+      accessToken: await tokens.getAccessToken(),
+      ssl: incoming.ssl,
+      sslTrusted: incoming.sslTrusted,
+    };
+  }
+  throw new MailqueueError(FailureType.InvalidConfiguration, `Queue ${queue.number} reads mail over ${incoming.protocol}, not over IMAP with a password`, { queueId: queue.id, protocol: incoming.protocol });
+}
+
+/** Decrypts the POP3 password and returns everything the POP3 adapter needs. Activity-side only. */
+export async function loadPop3Connection(db: Knex, secretKey: Buffer, queue: QueueRecord): Promise<Pop3ConnectionSettings> {
+  const incoming = queue.incoming;
+  if (incoming.protocol !== 'pop3') {
+    throw new MailqueueError(FailureType.InvalidConfiguration, `Queue ${queue.number} reads mail over ${incoming.protocol}, not POP3`, { queueId: queue.id });
   }
   return {
-    host: queue.incoming.host,
-    port: queue.incoming.port,
-    user: queue.incoming.user,
-    password: decryptSecret(secretKey, credential.ciphertext),
-    ssl: queue.incoming.ssl,
-    sslTrusted: queue.incoming.sslTrusted,
+    host: incoming.host,
+    port: incoming.port,
+    user: incoming.user,
+    password: await decryptCredential(db, secretKey, queue, incoming.credentialId),
+    ssl: incoming.ssl,
+    sslTrusted: incoming.sslTrusted,
   };
 }
 
@@ -479,6 +753,9 @@ export async function loadSmtpConnection(db: Knex, secretKey: Buffer, queue: Que
       `Queue ${queue.number} "${queue.title}" has no outgoing server: add "outgoing" to its queue file and run \`mailqueue queue update ${queue.number} --file\``,
       { queueId: queue.id },
     );
+  }
+  if (!isPasswordSmtpOutgoing(outgoing)) {
+    throw new MailqueueError(FailureType.InvalidConfiguration, `Queue ${queue.number} sends mail over ${outgoing.protocol}, not SMTP with a password`, { queueId: queue.id, protocol: outgoing.protocol });
   }
 
   let password: string | null = null;

@@ -31,6 +31,11 @@ export interface DovecotOptions {
   tls?: boolean;
   /** Also listen for POP3. Default false. */
   pop3?: boolean;
+  /**
+   * Also accept XOAUTH2 and OAUTHBEARER logins, checking each token at this RFC 7662 introspection
+   * URL (a local fake in tests). The token's `username` must equal the login name.
+   */
+  oauth2IntrospectionUrl?: string;
   logger?: Logger;
 }
 
@@ -41,6 +46,8 @@ export interface DovecotServer {
   /** Implicit TLS port, or null when started without `tls`. */
   imapsPort: number | null;
   pop3Port: number | null;
+  /** POP3 over implicit TLS (POP3S), or null unless started with both `pop3` and `tls`. */
+  pop3sPort: number | null;
   /** Path of the generated `dovecot.conf`, for `doveadm -c`. */
   configPath: string;
   /** PEM certificate the TLS listeners present, or null without `tls`. */
@@ -89,6 +96,7 @@ export async function startDovecot(options: DovecotOptions): Promise<DovecotServ
   const imapPort = await findFreePort();
   const imapsPort = options.tls === true ? await findFreePort() : null;
   const pop3Port = options.pop3 === true ? await findFreePort() : null;
+  const pop3sPort = options.pop3 === true && options.tls === true ? await findFreePort() : null;
 
   let certificatePem: string | null = null;
   if (options.tls === true) {
@@ -109,8 +117,14 @@ export async function startDovecot(options: DovecotOptions): Promise<DovecotServ
   await chmod(passwdPath, 0o640);
   await chown(passwdPath, 0, internalUser.gid);
 
+  if (options.oauth2IntrospectionUrl !== undefined) {
+    const oauth2Config = `introspection_mode = post\nintrospection_url = ${options.oauth2IntrospectionUrl}\nforce_introspection = yes\nusername_attribute = username\nactive_attribute = active\nactive_value = true\n`;
+    await writeFile(join(dir, 'oauth2.conf.ext'), oauth2Config, { mode: 0o640 });
+    await chown(join(dir, 'oauth2.conf.ext'), 0, internalUser.gid);
+  }
+
   const configPath = join(dir, 'dovecot.conf');
-  await writeFile(configPath, renderConfig({ dir, mailDir, imapPort, imapsPort, pop3Port }), { mode: 0o644 });
+  await writeFile(configPath, renderConfig({ dir, mailDir, imapPort, imapsPort, pop3Port, pop3sPort, oauth2IntrospectionUrl: options.oauth2IntrospectionUrl ?? null }), { mode: 0o644 });
 
   const child = spawnManaged(binary, ['-F', '-c', configPath]);
   try {
@@ -125,13 +139,14 @@ export async function startDovecot(options: DovecotOptions): Promise<DovecotServ
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(`Dovecot did not start (${reason}); its output ends with:\n${child.outputTail()}`, { cause: error });
   }
-  options.logger?.info({ imapPort, imapsPort, pop3Port, dir }, 'dovecot started');
+  options.logger?.info({ imapPort, imapsPort, pop3Port, pop3sPort, dir }, 'dovecot started');
 
   return {
     host: '127.0.0.1',
     imapPort,
     imapsPort,
     pop3Port,
+    pop3sPort,
     configPath,
     certificatePem,
     mailRoot: (user: string) => join(mailDir, user),
@@ -187,11 +202,13 @@ interface ConfigValues {
   imapPort: number;
   imapsPort: number | null;
   pop3Port: number | null;
+  pop3sPort: number | null;
+  oauth2IntrospectionUrl: string | null;
 }
 
 /** Renders a complete standalone dovecot.conf (Dovecot 2.3 syntax). */
 function renderConfig(values: ConfigValues): string {
-  const { dir, mailDir, imapPort, imapsPort, pop3Port } = values;
+  const { dir, mailDir, imapPort, imapsPort, pop3Port, pop3sPort, oauth2IntrospectionUrl } = values;
   const tls = imapsPort !== null;
   const protocols = pop3Port === null ? 'imap' : 'imap pop3';
 
@@ -200,7 +217,7 @@ function renderConfig(values: ConfigValues): string {
     : `  inet_listener imaps {\n    port = 0\n  }\n`;
   const pop3Service = pop3Port === null
     ? ''
-    : `service pop3-login {\n  inet_listener pop3 {\n    address = 127.0.0.1\n    port = ${pop3Port}\n  }\n  inet_listener pop3s {\n    port = 0\n  }\n}\n`;
+    : `service pop3-login {\n  inet_listener pop3 {\n    address = 127.0.0.1\n    port = ${pop3Port}\n  }\n  inet_listener pop3s {\n${pop3sPort === null ? '    port = 0\n' : `    address = 127.0.0.1\n    port = ${pop3sPort}\n    ssl = yes\n`}  }\n}\n`;
   const sslSettings = tls
     ? `ssl = yes\nssl_cert = <${join(dir, 'cert.pem')}\nssl_key = <${join(dir, 'key.pem')}\n`
     : 'ssl = no\n';
@@ -220,14 +237,14 @@ default_internal_user = ${dovecotInternalUser}
 
 # Plain-text login is allowed because these instances listen on loopback only.
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login${oauth2IntrospectionUrl === null ? '' : ' xoauth2 oauthbearer'}
 # No delay after a failed login, so tests of wrong passwords stay fast.
 auth_failure_delay = 0
 login_trusted_networks = 127.0.0.0/8
 ${sslSettings}
-passdb {
+${oauth2IntrospectionUrl === null ? '' : `passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = ${join(dir, 'oauth2.conf.ext')}\n}\n`}passdb {
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u ${join(dir, 'passwd')}
+  args = scheme=PLAIN username_format=%u ${join(dir, 'passwd')}${oauth2IntrospectionUrl === null ? '' : '\n  mechanisms = plain login'}
 }
 userdb {
   driver = static

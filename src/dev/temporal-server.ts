@@ -126,7 +126,7 @@ async function waitUntilServing(address: string): Promise<void> {
 }
 
 /**
- * Registers the queue search attributes (QueueNumber Int, QueueTitle Text, QueueActive Bool) in
+ * Registers the queue search attributes (QueueNumber Int, QueueTitle Text, QueueActive Bool, QueueDegraded Bool) in
  * `namespace` on the Temporal server at `address`, through the operator service. Idempotent: it
  * adds only the missing ones. Needed even for the dev server, because `--search-attribute` does not
  * change a namespace that already exists in a persisted `--db-filename`. Throws when an attribute

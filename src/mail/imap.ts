@@ -83,7 +83,7 @@ export async function connectImap(settings: ImapConnectionSettings, logger: Logg
     host: settings.host,
     port: settings.port,
     user: settings.user,
-    secrets: settings.password === '' ? [] : [settings.password],
+    secrets: [settings.password, settings.accessToken ?? ''].filter((secret) => secret !== ''),
   };
   const log = logger.child({ component: 'imap', host: settings.host, port: settings.port, user: settings.user });
 
@@ -95,7 +95,8 @@ export async function connectImap(settings: ImapConnectionSettings, logger: Logg
     host: settings.host,
     port: settings.port,
     secure: settings.ssl,
-    auth: { user: settings.user, pass: settings.password },
+    // imapflow logs in with AUTHENTICATE XOAUTH2 (or OAUTHBEARER) when given an access token.
+    auth: settings.accessToken === undefined ? { user: settings.user, pass: settings.password } : { user: settings.user, accessToken: settings.accessToken },
     tls: settings.sslTrusted ? {} : { rejectUnauthorized: false },
     logger: createImapflowLogger(log),
     disableAutoIdle: true,

@@ -8,7 +8,10 @@ export interface ImapConnectionSettings {
   host: string;
   port: number;
   user: string;
+  /** Empty when `accessToken` is set. */
   password: string;
+  /** OAuth2 access token: log in with XOAUTH2 instead of the password. */
+  accessToken?: string;
   /** Implicit TLS from the first byte. When false, STARTTLS is used if the server offers it. */
   ssl: boolean;
   /** When true only certificates that verify are accepted; when false self-signed ones are accepted with a warning. */

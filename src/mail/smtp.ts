@@ -18,6 +18,8 @@ export interface SmtpConnectionSettings {
   /** Login name, or null to send without AUTH. */
   user: string | null;
   password: string | null;
+  /** OAuth2 access token: log in with XOAUTH2 as `user` instead of the password. */
+  accessToken?: string;
   /** True verifies the server certificate. False also accepts self-signed and mismatched certificates. */
   sslTrusted: boolean;
   security?: SmtpSecurity;
@@ -165,7 +167,7 @@ function transportOptions(settings: SmtpConnectionSettings, log: Logger): SMTPTr
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
     throw new MailqueueError(FailureType.InvalidConfiguration, `SMTP timeout for ${settings.host}:${settings.port} must be a positive number of milliseconds, got ${timeoutMs}; leave it unset for ${defaultTimeoutMs}.`);
   }
-  if (settings.user !== null && settings.password === null) {
+  if (settings.user !== null && settings.password === null && settings.accessToken === undefined) {
     throw new MailqueueError(FailureType.InvalidConfiguration, `SMTP user "${settings.user}" for ${settings.host}:${settings.port} has no password; set the password or clear the user to send without login.`);
   }
   if (!settings.sslTrusted) {
@@ -180,7 +182,7 @@ function transportOptions(settings: SmtpConnectionSettings, log: Logger): SMTPTr
     host: settings.host,
     port: settings.port,
     ...securityForPort(settings.port, settings.security),
-    auth: settings.user === null ? undefined : { user: settings.user, pass: settings.password ?? '' },
+    auth: authOptions(settings),
     // With credentials configured, a server that does not advertise AUTH fails the login instead of
     // receiving the mail unauthenticated.
     forceAuth: settings.user !== null,
@@ -193,6 +195,13 @@ function transportOptions(settings: SmtpConnectionSettings, log: Logger): SMTPTr
     logger: false,
     debug: false,
   };
+}
+
+/** Login of the transport: none, a password, or XOAUTH2 with an access token. */
+function authOptions(settings: SmtpConnectionSettings): SMTPTransportOptions['auth'] {
+  if (settings.user === null) return undefined;
+  if (settings.accessToken !== undefined) return { type: 'OAuth2', user: settings.user, accessToken: settings.accessToken };
+  return { user: settings.user, pass: settings.password ?? '' };
 }
 
 function isNodemailerError(error: unknown): error is NodemailerError {
@@ -243,7 +252,9 @@ function translateSmtpError(error: unknown, settings: SmtpConnectionSettings): M
     const code = responseCode === null ? '' : ` (code ${responseCode})`;
     const message = settings.user === null
       ? `${where} requires a login${code}, but the queue has no SMTP user; set the user name and password of the queue's outgoing server.`
-      : `${where} rejected the login as user "${settings.user}"${code}; check the user name and password of the queue's outgoing server, or clear the user if the server takes mail without login.`;
+      : settings.accessToken !== undefined
+        ? `${where} rejected the XOAUTH2 login as user "${settings.user}"${code}; check that the signed-in account may send as this user, and reconnect the mailbox with \`mailqueue oauth connect\`.`
+        : `${where} rejected the login as user "${settings.user}"${code}; check the user name and password of the queue's outgoing server, or clear the user if the server takes mail without login.`;
     // The nodemailer error is not attached as cause because it carries the AUTH reply in `message` and `response`.
     return new MailqueueError(FailureType.AuthenticationFailed, message, details);
   }

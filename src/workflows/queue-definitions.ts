@@ -48,6 +48,21 @@ export interface QueueError {
   consecutive: number;
 }
 
+/** Since when and why the queue's mailbox must be reconnected. */
+export interface QueueDegradation {
+  /** ISO time of the first rejected refresh of this failure streak. */
+  since: string;
+  reason: string;
+}
+
+/** The signed-in account of an OAuth2 mailbox, without any token. */
+export interface QueueAccount {
+  protocol: string;
+  address: string | null;
+  /** connected, degraded (reconnect needed), pending (never signed in), or application (tenant permissions, no sign-in). */
+  state: 'connected' | 'degraded' | 'pending' | 'application';
+}
+
 export interface QueueCursor {
   folder: string;
   uidValidity: string;
@@ -73,6 +88,10 @@ export interface QueueStatus {
   cursor: QueueCursor | null;
   /** When the next poll starts if no signal comes first (ISO), or null while paused. */
   nextPollAt: string | null;
+  /** Set while the mailbox's OAuth2 grant is rejected; cleared by the first successful fetch after reconnecting. */
+  degraded: QueueDegradation | null;
+  /** The OAuth2 account of the incoming side, or null for password protocols. */
+  account: QueueAccount | null;
 }
 
 /** State carried across continue-as-new. Only plain JSON. */
@@ -81,6 +100,8 @@ export interface CarriedQueueState {
   lastFetchAt: string | null;
   lastError: QueueError | null;
   cursor: QueueCursor | null;
+  /** Absent in state carried before degradation was tracked. */
+  degraded?: QueueDegradation | null;
 }
 
 export interface QueueWorkflowInput {

@@ -22,11 +22,12 @@ import {
   mailArrivedSignal,
   setActiveSignal,
   statusQuery,
+  type QueueDegradation,
   type QueueError,
   type QueueStatus,
   type QueueWorkflowInput,
 } from './queue-definitions.js';
-import { queueActiveKey, queueNumberKey, queueTitleKey } from './search-attributes.js';
+import { queueActiveKey, queueDegradedKey, queueNumberKey, queueTitleKey } from './search-attributes.js';
 
 const settingsActivities = proxyActivities<QueueActivities>({
   startToCloseTimeout: '30 seconds',
@@ -39,7 +40,8 @@ const settingsActivities = proxyActivities<QueueActivities>({
 const mailActivities = proxyActivities<QueueActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '2 minutes',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3 },
+  // A rejected OAuth2 grant is not retried here: only reconnecting helps, and the workflow marks the queue degraded at once.
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3, nonRetryableErrorTypes: ['ReconnectRequired'] },
 });
 
 /** Fetch batches per cycle before threading; the rest waits for the next cycle. */
@@ -48,6 +50,8 @@ const MAX_FETCH_BATCHES_PER_CYCLE = 20;
 const ROUTING_PATCH = 'email-routing-rules';
 /** Maximum wait after repeated failures, in milliseconds. */
 const MAX_ERROR_BACKOFF_MS = 30 * 60 * 1000;
+/** Failure type of a rejected OAuth2 grant (src/errors.ts); only reconnecting the mailbox fixes it. */
+const RECONNECT_REQUIRED = 'ReconnectRequired';
 /** Cycles before continue-as-new even if the server does not suggest it. */
 const MAX_CYCLES_PER_RUN = 1000;
 
@@ -114,6 +118,7 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
   let lastFetchAt = carried?.lastFetchAt ?? null;
   let lastError: QueueError | null = carried?.lastError ?? null;
   let cursor = carried?.cursor ?? null;
+  let degraded: QueueDegradation | null = carried?.degraded ?? null;
   let open: boolean | null = null;
   let nextOpenChangeAt: number | null = null;
   let outbox: QueueStatus['outbox'] = { pending: 0, failed: 0, lastFailure: null };
@@ -142,6 +147,8 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
     counters,
     cursor,
     nextPollAt,
+    degraded,
+    account: loaded?.account ? { ...loaded.account, state: degraded !== null && loaded.account.state === 'connected' ? 'degraded' : loaded.account.state } : null,
   }));
 
   const initial = await reloadSettings(input.queueId);
@@ -203,7 +210,7 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
       }
       await condition(() => active || configChanged, settings.pollIntervalSeconds * 1000);
       if (workflowInfo().continueAsNewSuggested) {
-        await continueAsNew<typeof emailQueueWorkflow>({ queueId: input.queueId, carried: { counters, lastFetchAt, lastError, cursor } });
+        await continueAsNew<typeof emailQueueWorkflow>({ queueId: input.queueId, carried: { counters, lastFetchAt, lastError, cursor, degraded } });
       }
       continue;
     }
@@ -220,6 +227,13 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
         counters.alreadyStored += fetched.alreadyStored;
         counters.duplicates += fetched.duplicates;
         counters.parseErrors += fetched.parseErrors;
+        counters.deletedFromServer += fetched.deletedFromServer ?? 0;
+        if (degraded !== null) {
+          // The first fetch after reconnecting ends the streak.
+          log.info('queue mailbox reconnected; fetching resumed', { queueId: input.queueId, degradedSince: degraded.since });
+          degraded = null;
+          upsertSearchAttributes([{ key: queueDegradedKey, value: false }]);
+        }
         if (!fetched.more) break;
       }
 
@@ -266,11 +280,18 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
       }
       counters.failedCycles += 1;
       lastError = { ...failure, at: new Date().toISOString(), consecutive: (lastError?.consecutive ?? 0) + 1 };
-      log.warn('queue cycle failed', { queueId: input.queueId, type: failure.type, consecutiveFailures: lastError.consecutive });
+      if (failure.type === RECONNECT_REQUIRED && degraded === null) {
+        // Logged at error level once per streak; the retries that follow only count in lastError.
+        degraded = { since: lastError.at, reason: failure.message };
+        upsertSearchAttributes([{ key: queueDegradedKey, value: true }]);
+        log.error('queue degraded: the mailbox must be reconnected', { queueId: input.queueId, type: failure.type, reason: failure.message });
+      } else {
+        log.warn('queue cycle failed', { queueId: input.queueId, type: failure.type, consecutiveFailures: lastError.consecutive });
+      }
     }
 
     if (workflowInfo().continueAsNewSuggested || cycle + 1 >= MAX_CYCLES_PER_RUN) {
-      await continueAsNew<typeof emailQueueWorkflow>({ queueId: input.queueId, carried: { counters, lastFetchAt, lastError, cursor } });
+      await continueAsNew<typeof emailQueueWorkflow>({ queueId: input.queueId, carried: { counters, lastFetchAt, lastError, cursor, degraded } });
     }
 
     const pollMs = settings.pollIntervalSeconds * 1000;

@@ -15,5 +15,11 @@ export const queueTitleKey = defineSearchAttributeKey('QueueTitle', SearchAttrib
 /** Whether the queue currently fetches mail. */
 export const queueActiveKey = defineSearchAttributeKey('QueueActive', SearchAttributeType.BOOL);
 
+/**
+ * Whether the queue's mailbox must be reconnected (its OAuth2 grant was rejected). Set only on a
+ * change, so a queue that was never degraded has no value.
+ */
+export const queueDegradedKey = defineSearchAttributeKey('QueueDegraded', SearchAttributeType.BOOL);
+
 /** Every search attribute a queue workflow sets. */
-export const queueSearchAttributeKeys = [queueNumberKey, queueTitleKey, queueActiveKey] as const;
+export const queueSearchAttributeKeys = [queueNumberKey, queueTitleKey, queueActiveKey, queueDegradedKey] as const;

@@ -20,6 +20,12 @@ const run = promisify(execFile);
 const smtpPassword = 'smtp-Secret-4711';
 
 /** Validates a queue document the way `mailqueue queue create --file` does. */
+/** Returns the SMTP password's credential id of a queue that sends over SMTP with a password. */
+function smtpCredentialId(queue: QueueRecord): number | null {
+  const outgoing = queue.outgoing;
+  return outgoing !== null && 'credentialId' in outgoing ? outgoing.credentialId : null;
+}
+
 function queueConfig(document: Record<string, unknown>): QueueConfig {
   const result = validateQueueConfig(document);
   assert.deepEqual(result.errors, []);
@@ -159,9 +165,9 @@ describe('outgoing settings in PostgreSQL', () => {
     });
 
     test('stores encrypted SMTP password', async () => {
-      assert.ok(queue.outgoing?.credentialId);
+      assert.ok(smtpCredentialId(queue));
 
-      const row: { kind: string; ciphertext: string } = await database.db('credentials').where({ id: queue.outgoing.credentialId }).first('kind', 'ciphertext');
+      const row: { kind: string; ciphertext: string } = await database.db('credentials').where({ id: smtpCredentialId(queue) }).first('kind', 'ciphertext');
 
       assert.equal(row.kind, 'smtp-password');
       assert.equal(row.ciphertext.includes(smtpPassword), false);
@@ -243,14 +249,14 @@ describe('outgoing settings in PostgreSQL', () => {
       assert.equal(updated.signatureTemplateId, signature?.id);
       assert.equal(updated.autoresponseTemplateId, null);
       assert.equal(updated.timeGroupId, null);
-      assert.equal(updated.outgoing?.credentialId, queue.outgoing?.credentialId);
+      assert.equal(smtpCredentialId(updated), smtpCredentialId(queue));
       assert.equal(connection.host, '::1');
       assert.equal(connection.password, 'new-smtp-secret');
       assert.equal(connection.sslTrusted, true);
     });
 
     test('update dropping outgoing deletes password', async () => {
-      const credentialId = queue.outgoing?.credentialId;
+      const credentialId = smtpCredentialId(queue);
       assert.ok(credentialId);
 
       const updated = await updateQueue(database.db, secretKey, 10, queueConfig(baseDocument(10)));

@@ -41,8 +41,10 @@ describe('validateQueueConfig', () => {
   test('defaults outgoing port and security', () => {
     const result = validateQueueConfig({ title: 'Support', incoming, outgoing: { host: 'smtp.example.com' } });
 
-    assert.equal(result.config?.outgoing?.port, 587);
-    assert.equal(result.config?.outgoing?.security, 'auto');
+    const outgoing = result.config?.outgoing;
+    assert.ok(outgoing && outgoing.protocol === 'smtp');
+    assert.equal(outgoing.port, 587);
+    assert.equal(outgoing.security, 'auto');
   });
 
   test('reports each bad field path', () => {
@@ -102,5 +104,69 @@ describe('defaultSenderAddress', () => {
 
   test('returns null for plain login', () => {
     assert.equal(defaultSenderAddress({ incoming: { ...incoming, user: 'support', protocol: 'imap', ssl: true, sslTrusted: true, dontKeepEmails: false, folder: 'INBOX' } }), null);
+  });
+
+  test('file without protocol stays imap', () => {
+    const result = validateQueueConfig({ title: 'Support', incoming, outgoing: { host: 'smtp.example.com' } });
+
+    assert.equal(result.config?.incoming.protocol, 'imap');
+    assert.equal(result.config?.outgoing?.protocol, 'smtp');
+  });
+
+  test('accepts pop3 with defaults', () => {
+    const result = validateQueueConfig({ title: 'Support', incoming: { protocol: 'pop3', host: 'pop.example.com', user: 'support@example.com', password: 'pop-secret' } });
+
+    assert.deepEqual(result.errors, []);
+    const pop3 = result.config?.incoming;
+    assert.ok(pop3 && pop3.protocol === 'pop3');
+    assert.equal(pop3.ssl, true);
+    assert.equal(pop3.dontKeepEmails, false);
+  });
+
+  test('pop3 rejects an imap folder', () => {
+    assert.deepEqual(errorsOf({ title: 'Support', incoming: { protocol: 'pop3', host: 'pop.example.com', user: 'u', password: 'p', folder: 'INBOX' } }), ['incoming.folder: unknown field; check its spelling or remove it']);
+  });
+
+  test('unknown protocol names the field', () => {
+    const errors = errorsOf({ title: 'Support', incoming: { protocol: 'exchange', host: 'x.example.com', user: 'u', password: 'p' } });
+
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /^incoming\.protocol: /);
+  });
+
+  test('imap-oauth2 needs provider and integration', () => {
+    const paths = errorsOf({ title: 'Support', incoming: { protocol: 'imap-oauth2', user: 'support@example.com' } }).map((error) => error.slice(0, error.indexOf(':')));
+
+    assert.deepEqual(paths.sort(), ['incoming.integration', 'incoming.provider']);
+  });
+
+  test('useSameMethodAsIncoming picks the matching outgoing protocol', () => {
+    const result = validateQueueConfig({
+      title: 'Support',
+      incoming: { protocol: 'gmail', integration: 'google', user: 'support@example.com' },
+      outgoing: { useSameMethodAsIncoming: true },
+    });
+
+    assert.deepEqual(result.errors, []);
+    assert.equal(result.config?.outgoing?.protocol, 'gmail');
+  });
+
+  test('sharing a password mailbox is refused', () => {
+    const errors = errorsOf({ title: 'Support', incoming, outgoing: { protocol: 'smtp-oauth2', useSameMethodAsIncoming: true } });
+
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /^outgoing\.useSameMethodAsIncoming: cannot share incoming protocol "imap"/);
+  });
+
+  test('oauth2 outgoing without sharing needs an integration', () => {
+    const errors = errorsOf({ title: 'Support', incoming, outgoing: { protocol: 'graph' } });
+
+    assert.deepEqual(errors, ['outgoing.integration: is missing: name an integration, or set useSameMethodAsIncoming to true to share the incoming connection']);
+  });
+
+  test('graph-tenant needs the mailbox address', () => {
+    const errors = errorsOf({ title: 'Support', incoming: { protocol: 'graph-tenant', integration: 'contoso', user: 'support' } });
+
+    assert.deepEqual(errors, ['incoming.user: must be the mailbox address such as support@example.com']);
   });
 });

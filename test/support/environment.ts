@@ -109,10 +109,10 @@ export interface TestMailServer {
   stop(): Promise<void>;
 }
 
-export async function startTestDovecot(users: DovecotUser[], options: { tls?: boolean } = {}): Promise<TestMailServer> {
+export async function startTestDovecot(users: DovecotUser[], options: { tls?: boolean; pop3?: boolean; oauth2IntrospectionUrl?: string } = {}): Promise<TestMailServer> {
   // Short folder names: Dovecot's socket paths must stay under 108 bytes.
   const dir = await mkdtemp(join(tmpdir(), 'mq-dc-'));
-  const dovecot = await startDovecot({ dir, users, tls: options.tls, logger: testLogger });
+  const dovecot = await startDovecot({ dir, users, tls: options.tls, pop3: options.pop3, oauth2IntrospectionUrl: options.oauth2IntrospectionUrl, logger: testLogger });
   return {
     dovecot,
     stop: async () => {

@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import type { Knex } from 'knex';
 
-import type { QueueConfig } from '../../src/domain/queue-config.js';
+import type { ImapIncomingConfig, QueueConfig } from '../../src/domain/queue-config.js';
 import type { ImapConnectionSettings } from '../../src/mail/incoming.js';
 import { queueWorkflowId } from '../../src/workflows/queue-definitions.js';
 
@@ -39,7 +39,7 @@ export function adminSettings(host: string, port: number, mailbox: TestMailbox):
 }
 
 /** Builds a queue file for `mailbox` on the local Dovecot, with an hour's poll interval so only signals fetch. */
-export function queueConfigFor(number: number, mailbox: TestMailbox, server: { host: string; port: number }, incoming: Partial<QueueConfig['incoming']> = {}): QueueConfig {
+export function queueConfigFor(number: number, mailbox: TestMailbox, server: { host: string; port: number }, incoming: Partial<ImapIncomingConfig> = {}): QueueConfig {
   return {
     number,
     title: `Queue ${number}`,

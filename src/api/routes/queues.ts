@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import { queryQueueStatus, signalConfigChanged, signalSetActive, startQueueWorkflow } from '../../client/queue-control.js';
 import { loadQueueReferenceNames, queueJson } from '../../db/queue-views.js';
-import { createQueue, findQueueByNumber, listQueues, loadImapConnection, loadSmtpConnection, requireQueueByNumber, setQueueActive, setQueuePassword, softDeleteQueue, suggestQueueNumber, updateQueue, type QueueRecord } from '../../db/queues.js';
+import { createQueue, findQueueByNumber, isPasswordSmtpOutgoing, listQueues, loadImapConnection, loadPop3Connection, loadSmtpConnection, requireQueueByNumber, setQueueActive, setQueuePassword, softDeleteQueue, suggestQueueNumber, updateQueue, type QueueRecord } from '../../db/queues.js';
 import { ApiError, ErrorCode, notFound } from '../errors.js';
 import { numberParams, parseQueueDocument, queueDocument, queueResponse, queueUpdateDocument } from '../schemas.js';
 import type { RouteContext } from '../server.js';
@@ -51,12 +51,15 @@ interface PartialQueueDocument {
  */
 async function withStoredPasswords(db: Knex, secretKey: Buffer, queue: QueueRecord, body: unknown): Promise<unknown> {
   const document = structuredClone(body) as PartialQueueDocument;
+  // Only password protocols keep a password; OAuth2 protocols keep their sign-in in the connection.
   if (document.incoming !== undefined && document.incoming.password === undefined) {
-    document.incoming.password = (await loadImapConnection(db, secretKey, queue)).password;
+    if (queue.incoming.protocol === 'imap') document.incoming.password = (await loadImapConnection(db, secretKey, queue)).password;
+    if (queue.incoming.protocol === 'pop3') document.incoming.password = (await loadPop3Connection(db, secretKey, queue)).password;
   }
 
   const outgoing = document.outgoing;
-  if (outgoing && outgoing.password === undefined && outgoing.user !== undefined && queue.outgoing?.user === outgoing.user && queue.outgoing.credentialId !== null) {
+  const stored = queue.outgoing;
+  if (outgoing && outgoing.password === undefined && outgoing.user !== undefined && stored !== null && isPasswordSmtpOutgoing(stored) && stored.user === outgoing.user && stored.credentialId !== null) {
     outgoing.password = (await loadSmtpConnection(db, secretKey, queue)).password ?? undefined;
   }
   return document;

@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { createQueue, findQueueByNumber, listQueues, requireQueueByNumber, setQueueActive, softDeleteQueue, suggestQueueNumber, updateQueue, type QueueRecord } from '../../db/queues.js';
-import { loadQueueReferenceNames, queueJson } from '../../db/queue-views.js';
+import { loadQueueReferenceNames, mailboxSummary, queueJson } from '../../db/queue-views.js';
 import { validateQueueConfig } from '../../domain/queue-config.js';
 import type { CliContext } from '../context.js';
 import { printJson, printTable, terminalSafe } from '../output.js';
 import { queryQueueStatus, signalConfigChanged, signalMailArrived, signalSetActive, startQueueWorkflow } from '../queue-control.js';
 
-function parseQueueNumber(value: string): number {
+export function parseQueueNumber(value: string): number {
   const number = Number(value);
   if (!Number.isInteger(number) || number < 1) {
     throw new Error(`Invalid queue number "${value}": use a positive whole number, as shown by \`mailqueue queue list\``);
@@ -89,7 +89,7 @@ export function registerQueueCommands(program: Command, run: (action: (context: 
         }
         printTable(
           ['NUMBER', 'TITLE', 'ACTIVE', 'CATEGORY', 'MAILBOX', 'DELETED'],
-          queues.map((q) => [q.number, terminalSafe(q.title), q.active, q.category, `${q.incoming.user}@${q.incoming.host}:${q.incoming.port}/${q.incoming.folder}`, q.deletedAt]),
+          queues.map((q) => [q.number, terminalSafe(q.title), q.active, q.category, mailboxSummary(q.incoming), q.deletedAt]),
         );
       }),
     );
@@ -199,6 +199,13 @@ export function registerQueueCommands(program: Command, run: (action: (context: 
         process.stdout.write(`active       ${status.active}\n`);
         process.stdout.write(`open         ${status.open === null ? 'always (no working hours)' : status.open}${status.nextOpenChangeAt ? ` (changes at ${status.nextOpenChangeAt})` : ''}\n`);
         process.stdout.write(`outbox       ${status.outbox.pending} pending, ${status.outbox.failed} failed${status.outbox.lastFailure ? ` (latest: #${status.outbox.lastFailure.outboxId}: ${terminalSafe(status.outbox.lastFailure.reason)})` : ''}\n`);
+        if (status.account) {
+          process.stdout.write(`account      ${status.account.protocol} ${terminalSafe(status.account.address ?? '-')} ${status.account.state}\n`);
+        }
+        // Workflows started before degradation was tracked return no such field.
+        if (status.degraded) {
+          process.stdout.write(`DEGRADED     since ${status.degraded.since}: ${terminalSafe(status.degraded.reason)}\n`);
+        }
         process.stdout.write(`last fetch   ${status.lastFetchAt ?? 'never'}\n`);
         process.stdout.write(`next poll    ${status.nextPollAt ?? '-'}\n`);
         process.stdout.write(`last error   ${status.lastError ? `${status.lastError.type}: ${terminalSafe(status.lastError.message)} (at ${status.lastError.at}, ${status.lastError.consecutive} in a row)` : 'none'}\n`);
