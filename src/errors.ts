@@ -24,6 +24,10 @@ export const FailureType = {
   PermanentDeliveryFailure: 'PermanentDeliveryFailure',
   /** SMTP 4xx and other failures worth retrying. */
   TemporaryDeliveryFailure: 'TemporaryDeliveryFailure',
+  /** The person may not do this, e.g. log in to a queue an admin has not allowed them on. */
+  NotPermitted: 'NotPermitted',
+  /** A record is not in the state the action needs, e.g. accepting an offer that expired. */
+  StateConflict: 'StateConflict',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
@@ -33,6 +37,8 @@ const nonRetryable = new Set<FailureTypeName>([
   FailureType.InvalidConfiguration,
   FailureType.QueueNotFound,
   FailureType.PermanentDeliveryFailure,
+  FailureType.NotPermitted,
+  FailureType.StateConflict,
 ]);
 
 export function isRetryable(type: FailureTypeName): boolean {

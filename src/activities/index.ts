@@ -1,4 +1,5 @@
 import { getQueueById } from '../db/queues.js';
+import { createAgentActivities } from './agents.js';
 import { removeStoredFromFolder, type DeleteResult } from './remove-stored.js';
 import { fetchNewMail, type FetchDependencies, type FetchResult } from './fetch.js';
 import { translateFailures } from './failures.js';
@@ -42,6 +43,8 @@ export type ActivityDependencies = FetchDependencies & SendDependencies;
  */
 export function createActivities(deps: ActivityDependencies) {
   return {
+    ...createAgentActivities(deps),
+
     async loadQueueSettings(queueId: number): Promise<QueueRuntimeSettings> {
       return translateFailures(async () => {
         const queue = await getQueueById(deps.db, queueId);

@@ -6,6 +6,8 @@ import { validateTicketTagTemplate } from '../domain/subject.js';
 import { logger } from '../logger.js';
 import { parseSecretKey } from '../secrets.js';
 import { createWorker } from '../worker.js';
+import { registerActivityCommands } from './commands/activity.js';
+import { registerAgentCommands } from './commands/agent.js';
 import { registerImportCommand } from './commands/import.js';
 import { registerQueueCommands } from './commands/queue.js';
 import { registerTemplateCommands } from './commands/templates.js';
@@ -41,6 +43,8 @@ registerTemplateCommands(program, run);
 registerUserCommands(program, run);
 registerTimeGroupCommands(program, run);
 registerImportCommand(program, run);
+registerAgentCommands(program, run);
+registerActivityCommands(program, run);
 registerDevCommands(program);
 
 const settings = program.command('settings').description('installation-wide settings');

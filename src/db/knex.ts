@@ -3,6 +3,7 @@ import pg from 'pg';
 import * as initial from './migrations/001-initial.js';
 import * as outgoing from './migrations/002-outgoing.js';
 import * as peopleAndTicketFields from './migrations/003-people-and-ticket-fields.js';
+import * as agents from './migrations/006-agents.js';
 
 // bigint columns (ids, ticket numbers, UIDs) come back as strings by default; every
 // value we keep there fits in a JavaScript number (below 2^53).
@@ -18,6 +19,7 @@ const migrations: Array<[name: string, migration: Migration]> = [
   ['001-initial', initial],
   ['002-outgoing', outgoing],
   ['003-people-and-ticket-fields', peopleAndTicketFields],
+  ['006-agents', agents],
 ];
 
 const migrationSource: Knex.MigrationSource<[string, Migration]> = {
