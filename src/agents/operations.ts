@@ -138,13 +138,13 @@ export interface AgentStatusView {
   userId: number;
   /** The agent workflow's live state, or null when it never ran. */
   live: AgentStatus | null;
-  /** What dispatch reads from the database. */
+  /** The database row that dispatch reads. */
   stored: AgentStateRecord | null;
   /** Activities offered to or open with the agent. */
   activities: ActivityRecord[];
 }
 
-/** The agent's live state (workflow query), its database mirror and its current activities. */
+/** Reads the agent's live state (workflow query), its database mirror and its current activities. */
 export async function agentStatus(context: AgentOperationsContext, alias: string): Promise<AgentStatusView> {
   const user = await requireAgent(context.db, alias);
   let live: AgentStatus | null = null;
@@ -181,7 +181,7 @@ export async function showEmailActivity(context: AgentOperationsContext, id: num
   return found;
 }
 
-/** The agent accepts an activity offered to it. */
+/** Accepts an activity offered to the agent. */
 export async function acceptEmailActivity(context: AgentOperationsContext, alias: string, id: number): Promise<ActivityRecord> {
   const user = await requireAgent(context.db, alias);
   return acceptActivity(context.db, id, user.id, await nowOf(context));
@@ -194,10 +194,10 @@ export async function setEmailActivityStatuses(context: AgentOperationsContext, 
 }
 
 /**
- * The agent finishes an open activity. The close (and the wrap-up end in the database)
- * commits first; then the agent workflow is told, starting it if needed, so it times the
- * wrap-up. Repeating the call after a failure re-sends the signal, which the workflow ignores
- * when it already has it.
+ * Closes an activity open with the agent. The close (and the wrap-up end in the database)
+ * commits first. Then the agent workflow gets the `activityFinished` signal, and is started
+ * if needed, so it times the wrap-up. Repeating the call after a failure sends the signal
+ * again, and the workflow ignores a repeat.
  */
 export async function closeEmailActivity(context: AgentOperationsContext, alias: string, id: number, statuses: string[] = []): Promise<CloseResult> {
   const user = await requireAgent(context.db, alias);

@@ -53,7 +53,7 @@ interface ActivityRow {
 
 const iso = (value: Date | null): string | null => (value === null ? null : value.toISOString());
 
-/** Unfinished states: an activity in one of them holds its ticket. */
+/** Unfinished states: a ticket has at most one activity in them. */
 const UNFINISHED: ActivityState[] = ['waiting', 'offered', 'open'];
 
 /** Messages looked at per call; the workflow calls again while `more` is true. */
@@ -144,7 +144,7 @@ interface UndecidedMessageRow {
   imported: boolean;
 }
 
-/** A message needs an agent when a customer wrote it to a ticket; automatic and quarantined mail does not. */
+/** Returns true when a customer wrote the message to a ticket; automatic and quarantined mail needs no agent. */
 function needsHandling(message: UndecidedMessageRow): message is UndecidedMessageRow & { ticket_id: number } {
   return message.state === 'threaded' && message.ticket_id !== null && !message.auto_submitted && !message.bounce && !message.imported;
 }
@@ -312,10 +312,10 @@ export interface DispatchResult {
 }
 
 /**
- * One dispatch round for a queue at `at` (the workflow's clock): expired offers go back to
- * waiting, then, unless the queue is closed (`open === false`), waiting activities are offered
- * to the free agents, longest idle first. `dispatchKey` names the round, so a retried round
- * recognises the offers its first attempt committed.
+ * Runs one dispatch round for a queue at `at` (the workflow's clock). Expired offers go back
+ * to waiting. Then, unless the queue is closed (`open === false`), waiting activities are
+ * offered to the free agents, longest idle first. `dispatchKey` names the round, so a retried
+ * round finds the offers its first attempt committed.
  */
 export async function dispatchQueue(db: Knex, queueId: number, at: Date, open: boolean | null, dispatchKey: string, logger: Logger): Promise<DispatchResult> {
   const expired = await expireOffers(db, queueId, at);
@@ -348,9 +348,9 @@ async function lockActivity(trx: Knex.Transaction, id: number): Promise<Activity
 }
 
 /**
- * The agent accepts an offer: `offered → open`, only by the agent it was offered to and
- * before it expires. Accepting an activity already open with the same agent returns it
- * unchanged. An offer found expired is returned to waiting here and the error says so.
+ * Accepts an offer: `offered → open`, only by the agent it was offered to and before it
+ * expires. Accepting an activity already open with the same agent returns it unchanged.
+ * An offer found expired goes back to waiting here, and the error message reports it.
  */
 export async function acceptActivity(db: Knex, id: number, userId: number, at: Date): Promise<ActivityRecord> {
   const expiredAt = await db.transaction(async (trx) => {

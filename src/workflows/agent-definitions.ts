@@ -40,11 +40,11 @@ export const pauseSignal = defineSignal<[reason: string]>('pause');
 export const activityFinishedSignal = defineSignal<[ActivityFinishedRequest]>('activityFinished');
 export const agentStateQuery = defineQuery<AgentStatus>('agentState');
 
-/** Default number of email activities an agent holds at once. */
+/** Default number of email activities (offered plus open) per agent at once. */
 export const DEFAULT_AGENT_CAPACITY = 1;
 /** Pause reason set when the agent leaves its last queue. */
 export const LOGGED_OUT_REASON = 'logged-out';
-/** Pause reason of an agent who logged in but has not said ready yet. */
+/** Pause reason of an agent who logged in but has not run `agent ready` yet. */
 export const NOT_READY_REASON = 'not-ready';
 
 /** Result of the `agentState` query, as plain JSON. */
@@ -52,7 +52,7 @@ export interface AgentStatus {
   userId: number;
   queues: AgentQueueRef[];
   ready: boolean;
-  /** Why the agent is paused; null when ready. */
+  /** Pause reason; null when ready. */
   pauseReason: string | null;
   capacity: number;
   /** End of the current or last wrap-up (ISO), or null. */
@@ -81,7 +81,7 @@ export interface CarriedAgentState {
   recentFinished: number[];
   /** A change not yet written to the database when the run ended. */
   savePending: boolean;
-  /** Queue numbers still to be told the agent is available. */
+  /** Queue numbers still to be signalled that the agent is available. */
   notifyQueueNumbers: number[];
 }
 

@@ -46,6 +46,8 @@ const mailActivities = proxyActivities<QueueActivities>({
 const MAX_FETCH_BATCHES_PER_CYCLE = 20;
 /** Maximum wait after repeated failures, in milliseconds. */
 const MAX_ERROR_BACKOFF_MS = 30 * 60 * 1000;
+/** Wait before another dispatch round after one failed, in milliseconds. */
+const DISPATCH_RETRY_MS = 60 * 1000;
 /** Cycles before continue-as-new even if the server does not suggest it. */
 const MAX_CYCLES_PER_RUN = 1000;
 
@@ -179,9 +181,9 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
   };
 
   /**
-   * One dispatch round: expired offers go back to waiting, then waiting activities are
-   * offered to free agents unless working hours are closed. Runs whether or not the queue
-   * takes in mail: pausing a queue stops intake only.
+   * Runs one dispatch round: expired offers go back to waiting, then waiting activities are
+   * offered to free agents unless working hours are closed. It runs whether or not the queue
+   * takes in mail, because pausing a queue stops intake only.
    */
   const dispatch = async (): Promise<void> => {
     dispatchRequested = false;
@@ -193,6 +195,8 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
       nextOfferExpiryMs = result.nextOfferExpiresAt === null ? null : Date.parse(result.nextOfferExpiresAt);
       dispatchState = { waiting: result.waiting, nextOfferExpiresAt: result.nextOfferExpiresAt, lastDispatchAt: new Date().toISOString() };
     } catch (error) {
+      // Try again in a minute rather than at every wake.
+      nextOfferExpiryMs = Date.now() + DISPATCH_RETRY_MS;
       log.warn('dispatch failed', { queueId: input.queueId, type: describeFailure(error).type });
     }
   };
@@ -206,7 +210,8 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
     for (;;) {
       if (wake()) return true;
       const now = Date.now();
-      if (now >= deadline) return false;
+      // A long wait full of dispatch rounds ends early, so the cycle can continue-as-new.
+      if (now >= deadline || workflowInfo().continueAsNewSuggested) return false;
       const untilExpiryMs = nextOfferExpiryMs === null ? Number.POSITIVE_INFINITY : Math.max(1, nextOfferExpiryMs - now);
       const untilOpenChangeMs = nextOpenChangeAt === null ? Number.POSITIVE_INFINITY : Math.max(1, nextOpenChangeAt - now);
       await condition(() => wake() || dispatchRequested, Math.min(deadline - now, untilExpiryMs, untilOpenChangeMs));
