@@ -155,7 +155,10 @@ export async function agentWorkflow(input: AgentWorkflowInput): Promise<void> {
       }
     }
 
-    for (const number of [...notify]) {
+    // Queues are signalled only after the save that contains every change so far: a change that
+    // arrived during the save (say `ready` during the login's save) is saved first.
+    const signalQueues = state.savePending ? [] : [...notify];
+    for (const number of signalQueues) {
       notify.delete(number);
       try {
         await getExternalWorkflowHandle(queueWorkflowId(number)).signal(agentAvailableSignal);
