@@ -26,7 +26,8 @@ import { findTemporalTestServer } from '../../src/dev/tools.js';
 import { connectImap } from '../../src/mail/imap.js';
 import { sendRawMail } from '../../src/mail/smtp.js';
 import { workflowsPath } from '../../src/worker.js';
-import type { AgentStatus } from '../../src/workflows/agent-definitions.js';
+import { agentStateQuery, agentWorkflowId, type AgentStatus } from '../../src/workflows/agent-definitions.js';
+import { agentWorkflow } from '../../src/workflows/agent-workflow.js';
 import { mailArrivedSignal, queueWorkflowId, statusQuery } from '../../src/workflows/queue-definitions.js';
 import { appendMessages } from '../support/imap-admin.js';
 import { newSecretKey, startTestDatabase, startTestDovecot, testLogger, waitFor, type TestDatabase, type TestMailServer } from '../support/environment.js';
@@ -37,7 +38,7 @@ import { adminSettings, customerMessage, pause, queueConfigFor, type TestMailbox
  * `env.sleep` and reads state through the agent workflow's query and the database.
  */
 
-const boxes: TestMailbox[] = ['wrap30', 'wrap300', 'wrap0', 'backlog', 'pausewrap', 'timeout', 'hours', 'inactive'].map((name) => ({ user: `${name}@desk.example.com`, password: `${name}-Pw-1a2b` }));
+const boxes: TestMailbox[] = ['wrap30', 'wrap300', 'wrap0', 'backlog', 'pausewrap', 'timeout', 'hours', 'inactive', 'carried'].map((name) => ({ user: `${name}@desk.example.com`, password: `${name}-Pw-1a2b` }));
 const box = (name: string): TestMailbox => boxes.find((entry) => entry.user.startsWith(`${name}@`)) as TestMailbox;
 
 let env: TestWorkflowEnvironment;
@@ -366,5 +367,56 @@ describe('paused queue', () => {
     await setAgentReady(operations, 'gus');
     const [offered] = await until(queue, 'offered', 1);
     assert.equal(offered.agentAlias, 'gus');
+  });
+});
+
+describe('agent state carried into a new run', () => {
+  let queue: QueueRecord;
+  let user: UserRecord;
+
+  before(async () => {
+    queue = await makeQueue('carried', {});
+    user = await createUser(database.db, { alias: 'hal', email: 'hal@desk.example.com' });
+    await allowQueueAgent(database.db, queue.id, user.id);
+    await deliver(queue, 'carried', 1);
+    // Starts the run the way continue-as-new does: plain JSON state, in the middle of a wrap-up.
+    const nowMs = await env.currentTimeMs();
+    await env.client.workflow.start(agentWorkflow, {
+      workflowId: agentWorkflowId(user.id),
+      taskQueue: TASK_QUEUE,
+      args: [{
+        userId: user.id,
+        carried: {
+          queues: [{ queueId: queue.id, queueNumber: queue.number }],
+          ready: true,
+          pauseReason: null,
+          capacity: 1,
+          wrapUpUntilMs: nowMs + 20_000,
+          wrapUpRunning: true,
+          idleSinceMs: null,
+          finishedCount: 4,
+          recentFinished: [1, 2, 3, 4],
+          savePending: true,
+          notifyQueueNumbers: [],
+        },
+      }],
+    });
+  });
+  after(() => stopQueue(queue));
+
+  test('wrap-up continues in the new run', async () => {
+    const state = await waitFor('the carried state saved', async () => {
+      const current = await env.client.workflow.getHandle(agentWorkflowId(user.id)).query(agentStateQuery);
+      return current.savePending ? undefined : current;
+    });
+    assert.equal(state.inWrapUp, true);
+    assert.equal(state.finishedCount, 4);
+    assert.equal((await until(queue, 'waiting', 1)).length, 1);
+  });
+
+  test('offer follows the carried wrap-up', async () => {
+    await advance(21_000);
+    const [offered] = await until(queue, 'offered', 1);
+    assert.equal(offered.agentAlias, 'hal');
   });
 });
