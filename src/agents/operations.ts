@@ -89,6 +89,11 @@ export async function loginAgent(context: AgentOperationsContext, alias: string,
     throw new MailqueueError(FailureType.InvalidConfiguration, `Capacity ${options.capacity} is invalid: use a whole number from 1 to ${MAX_AGENT_CAPACITY}.`, { capacity: options.capacity });
   }
 
+  const account: { active: boolean } | undefined = await context.db('users').where({ id: user.id }).first('active');
+  if (account?.active === false) {
+    throw new MailqueueError(FailureType.NotPermitted, `Agent "${user.alias}" is deactivated: an admin must activate user ${user.alias} before the agent can log in.`, { alias: user.alias });
+  }
+
   const queues: AgentQueueRef[] = [];
   for (const number of options.queueNumbers) {
     const queue = await requireQueueByNumber(context.db, number);

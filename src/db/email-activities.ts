@@ -98,6 +98,13 @@ export async function findActivity(db: Knex | Knex.Transaction, id: number): Pro
   return row ? (await toRecords(db, [row]))[0] : null;
 }
 
+/** Loads an activity that a committed change just touched; a missing one is a StateConflict. */
+async function loadActivity(db: Knex, id: number): Promise<ActivityRecord> {
+  const found = await findActivity(db, id);
+  if (found === null) throw notFound(id);
+  return found;
+}
+
 export interface ActivityFilter {
   queueId?: number;
   state?: ActivityState;
@@ -144,6 +151,7 @@ interface UndecidedMessageRow {
   imported: boolean;
 }
 
+// NOTE: a held message is decided when it is held; attaching it to a ticket later makes no activity.
 /** Returns true when a customer wrote the message to a ticket; automatic and quarantined mail needs no agent. */
 function needsHandling(message: UndecidedMessageRow): message is UndecidedMessageRow & { ticket_id: number } {
   return message.state === 'threaded' && message.ticket_id !== null && !message.auto_submitted && !message.bounce && !message.imported;
@@ -369,7 +377,7 @@ export async function acceptActivity(db: Knex, id: number, userId: number, at: D
   if (expiredAt !== null) {
     throw new MailqueueError(FailureType.StateConflict, `The offer of activity ${id} expired at ${expiredAt.toISOString()} and it went back to the queue: accept the next offer sooner, or ask an admin for a longer agents.offerTimeoutSeconds.`, { activityId: id });
   }
-  return (await findActivity(db, id)) as ActivityRecord;
+  return loadActivity(db, id);
 }
 
 /** Status names that exist, for validation; ascending. */
@@ -415,7 +423,7 @@ export async function setActivityStatuses(db: Knex, id: number, userId: number, 
     const statuses = await resolveStatuses(trx, row, names, mode);
     await trx('email_activities').where({ id }).update({ statuses: JSON.stringify(statuses) });
   });
-  return (await findActivity(db, id)) as ActivityRecord;
+  return loadActivity(db, id);
 }
 
 export interface CloseResult {
@@ -450,7 +458,7 @@ export async function closeActivity(db: Knex, id: number, userId: number, at: Da
     return { wrapUpSeconds: queue.wrap_up_seconds, closedAt: at };
   });
 
-  const activity = (await findActivity(db, id)) as ActivityRecord;
+  const activity = await loadActivity(db, id);
   const agent: { wrap_up_until: Date | null } | undefined = await db('agent_states').where({ user_id: userId }).first('wrap_up_until');
   const ownEnd = outcome.closedAt.getTime() + outcome.wrapUpSeconds * 1000;
   const until = Math.max(ownEnd, agent?.wrap_up_until?.getTime() ?? ownEnd);

@@ -134,6 +134,7 @@ export async function agentWorkflow(input: AgentWorkflowInput): Promise<void> {
 
     if (state.savePending) {
       state.savePending = false;
+      const sentQueueIds = state.queues.map((queue) => queue.queueId);
       try {
         const saved = await activities.saveAgentState({
           userId: input.userId,
@@ -142,10 +143,11 @@ export async function agentWorkflow(input: AgentWorkflowInput): Promise<void> {
           pauseReason: state.pauseReason,
           wrapUpUntilMs: state.wrapUpUntilMs,
           idleSinceMs: state.idleSinceMs,
-          queueIds: state.queues.map((queue) => queue.queueId),
+          queueIds: sentQueueIds,
         });
-        // A queue the agent may no longer use is dropped here too.
-        state.queues = state.queues.filter((queue) => saved.queueIds.includes(queue.queueId));
+        // A queue the agent may no longer use is dropped too. A queue added by a login that
+        // arrived during the save stays: the next save checks it.
+        state.queues = state.queues.filter((queue) => !sentQueueIds.includes(queue.queueId) || saved.queueIds.includes(queue.queueId));
         for (const queueId of saved.returnedOfferQueueIds) {
           const ref = state.queues.find((queue) => queue.queueId === queueId);
           if (ref !== undefined) notify.add(ref.queueNumber);
