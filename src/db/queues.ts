@@ -41,7 +41,7 @@ export interface PostprocessingSettings {
   timeoutSeconds: number;
 }
 
-/** How the queue's email activities are handed to agents; see docs/agents-and-activities.md. */
+/** Settings for handing the queue's email activities to agents; see docs/agents-and-activities.md. */
 export interface QueueAgentSettings {
   wrapUpSeconds: number;
   offerTimeoutSeconds: number;

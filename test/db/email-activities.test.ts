@@ -280,8 +280,7 @@ describe('email activities in the database', () => {
 
     test('close starts the wrap-up in the database', async () => {
       const activityId = await openActivity(single);
-      const result = await closeActivity(db(), activityId, otherId, later(2000)).catch((error: Error) => error);
-      assert.ok(result instanceof Error && /only the agent it is open with can close it/.test(result.message));
+      await assert.rejects(closeActivity(db(), activityId, otherId, later(2000)), /only the agent it is open with can close it/);
       const closed = await closeActivity(db(), activityId, agentId, later(2000));
       assert.equal(closed.wrapUpSeconds, 30);
       assert.equal(closed.activity.state, 'closed');

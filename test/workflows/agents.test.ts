@@ -38,7 +38,7 @@ import { adminSettings, customerMessage, pause, queueConfigFor, type TestMailbox
  * `env.sleep` and reads state through the agent workflow's query and the database.
  */
 
-const boxes: TestMailbox[] = ['wrap30', 'wrap300', 'wrap0', 'backlog', 'pausewrap', 'timeout', 'hours', 'inactive', 'carried'].map((name) => ({ user: `${name}@desk.example.com`, password: `${name}-Pw-1a2b` }));
+const boxes: TestMailbox[] = ['wrap30', 'wrap300', 'wrap0', 'backlog', 'pausewrap', 'timeout', 'hours', 'inactive', 'carried', 'longwrap', 'shortwrap'].map((name) => ({ user: `${name}@desk.example.com`, password: `${name}-Pw-1a2b` }));
 const box = (name: string): TestMailbox => boxes.find((entry) => entry.user.startsWith(`${name}@`)) as TestMailbox;
 
 let env: TestWorkflowEnvironment;
@@ -139,7 +139,7 @@ after(async () => {
   await database?.stop();
 });
 
-/** One agent, two activities: the second is offered only when the wrap-up after the first has passed. */
+/** Defines a case with one agent and two activities: the second is offered only after the wrap-up of the first. */
 function wrapUpCase(name: string, wrapUpSeconds: number): void {
   describe(`wrap-up of ${wrapUpSeconds} s`, () => {
     let queue: QueueRecord;
@@ -418,5 +418,53 @@ describe('agent state carried into a new run', () => {
     await advance(21_000);
     const [offered] = await until(queue, 'offered', 1);
     assert.equal(offered.agentAlias, 'hal');
+  });
+});
+
+describe('finishing two in a row', () => {
+  let long: QueueRecord;
+  let short: QueueRecord;
+  let firstClosedAt: string;
+
+  before(async () => {
+    long = await makeQueue('longwrap', { wrapUpSeconds: 300 });
+    short = await makeQueue('shortwrap', { wrapUpSeconds: 30 });
+    const user = await createUser(database.db, { alias: 'ivy', email: 'ivy@desk.example.com' });
+    await allowQueueAgent(database.db, long.id, user.id);
+    await allowQueueAgent(database.db, short.id, user.id);
+    await loginAgent(operations, 'ivy', { queueNumbers: [long.number, short.number], capacity: 2 });
+    await setAgentReady(operations, 'ivy');
+    await deliver(long, 'longwrap', 1);
+    await deliver(short, 'shortwrap', 1);
+  });
+  after(async () => {
+    await stopQueue(long);
+    await stopQueue(short);
+  });
+
+  test('capacity two holds both', async () => {
+    const [fromLong] = await until(long, 'offered', 1);
+    const [fromShort] = await until(short, 'offered', 1);
+    await acceptEmailActivity(operations, 'ivy', fromLong.id);
+    await acceptEmailActivity(operations, 'ivy', fromShort.id);
+    firstClosedAt = (await closeEmailActivity(operations, 'ivy', fromLong.id)).activity.closedAt ?? '';
+    await advance(10_000);
+    await closeEmailActivity(operations, 'ivy', fromShort.id);
+    const state = await live('ivy', (status) => status.finishedCount === 2 && !status.savePending);
+    assert.equal(state.wrapUpUntil, new Date(Date.parse(firstClosedAt) + 300_000).toISOString());
+  });
+
+  test('shorter wrap-up does not cut it', async () => {
+    await advance(31_000);
+    assert.equal((await live('ivy')).inWrapUp, true);
+    await deliver(short, 'shortwrap', 1);
+    assert.equal((await until(short, 'waiting', 1)).length, 1);
+  });
+
+  test('offer after the longer wrap-up', async () => {
+    await advance(Date.parse(firstClosedAt) + 300_000 - (await env.currentTimeMs()) + 1000);
+    const [offered] = await until(short, 'offered', 1);
+    assert.equal(offered.agentAlias, 'ivy');
+    assert.ok(Date.parse(offered.offeredAt ?? '') >= Date.parse(firstClosedAt) + 300_000);
   });
 });
