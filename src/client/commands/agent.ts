@@ -90,7 +90,7 @@ export function registerAgentCommands(program: Command, run: (action: (context: 
         }
         const live = view.live;
         if (live === null) {
-          process.stdout.write(`Agent "${view.alias}" has never logged in.\n`);
+          process.stdout.write(`Agent "${view.alias}" has no agent workflow: log in with \`mailqueue agent login --as ${view.alias} --queue <number>\`.\n`);
           return;
         }
         const lines: Array<[string, string]> = [
