@@ -28,6 +28,8 @@ export const FailureType = {
   NotPermitted: 'NotPermitted',
   /** A record is not in the state the action needs, e.g. accepting an offer that expired. */
   StateConflict: 'StateConflict',
+  /** No email activity has the given id. */
+  ActivityNotFound: 'ActivityNotFound',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
@@ -39,6 +41,7 @@ const nonRetryable = new Set<FailureTypeName>([
   FailureType.PermanentDeliveryFailure,
   FailureType.NotPermitted,
   FailureType.StateConflict,
+  FailureType.ActivityNotFound,
 ]);
 
 export function isRetryable(type: FailureTypeName): boolean {

@@ -181,7 +181,7 @@ export async function listEmailActivities(context: AgentOperationsContext, optio
 export async function showEmailActivity(context: AgentOperationsContext, id: number): Promise<ActivityRecord> {
   const found = await findActivity(context.db, id);
   if (found === null) {
-    throw new MailqueueError(FailureType.StateConflict, `Activity ${id} does not exist: run \`mailqueue activity list\` to see the activities.`, { activityId: id });
+    throw new MailqueueError(FailureType.ActivityNotFound, `Activity ${id} does not exist: run \`mailqueue activity list\` to see the activities.`, { activityId: id });
   }
   return found;
 }

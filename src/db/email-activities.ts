@@ -98,7 +98,7 @@ export async function findActivity(db: Knex | Knex.Transaction, id: number): Pro
   return row ? (await toRecords(db, [row]))[0] : null;
 }
 
-/** Loads an activity that a committed change just touched; a missing one is a StateConflict. */
+/** Loads an activity that a committed change just touched; a missing one raises ActivityNotFound. */
 async function loadActivity(db: Knex, id: number): Promise<ActivityRecord> {
   const found = await findActivity(db, id);
   if (found === null) throw notFound(id);
@@ -346,7 +346,7 @@ export async function dispatchQueue(db: Knex, queueId: number, at: Date, open: b
 }
 
 function notFound(id: number): MailqueueError {
-  return new MailqueueError(FailureType.StateConflict, `Activity ${id} does not exist: run \`mailqueue activity list\` to see the activities.`, { activityId: id });
+  return new MailqueueError(FailureType.ActivityNotFound, `Activity ${id} does not exist: run \`mailqueue activity list\` to see the activities.`, { activityId: id });
 }
 
 async function lockActivity(trx: Knex.Transaction, id: number): Promise<ActivityRow & { offer_expires_at: Date | null }> {

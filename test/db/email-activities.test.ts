@@ -237,6 +237,10 @@ describe('email activities in the database', () => {
       return activityId;
     }
 
+    test('unknown activity is named', async () => {
+      await assert.rejects(acceptActivity(db(), 999_999, agentId, AT), { type: 'ActivityNotFound', message: /Activity 999999 does not exist: run `mailqueue activity list`/ });
+    });
+
     test('another agent cannot accept the offer', async () => {
       const activityId = await waitingActivity(single);
       await offerActivity(db(), { activityId, userId: agentId, offerId: `other:${activityId}`, at: AT, timeoutSeconds: 60 });
