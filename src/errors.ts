@@ -31,6 +31,12 @@ export const FailureType = {
   ReconnectRequired: 'ReconnectRequired',
   /** The tenant admin must grant the application's permissions before anyone can sign in. */
   ConsentRequired: 'ConsentRequired',
+  /** The person may not do this, e.g. log in to a queue an admin has not allowed them on. */
+  NotPermitted: 'NotPermitted',
+  /** A record is not in the state the action needs, e.g. accepting an offer that expired. */
+  StateConflict: 'StateConflict',
+  /** No email activity has the given id. */
+  ActivityNotFound: 'ActivityNotFound',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
@@ -40,6 +46,9 @@ const nonRetryable = new Set<FailureTypeName>([
   FailureType.InvalidConfiguration,
   FailureType.QueueNotFound,
   FailureType.PermanentDeliveryFailure,
+  FailureType.NotPermitted,
+  FailureType.StateConflict,
+  FailureType.ActivityNotFound,
 ]);
 
 export function isRetryable(type: FailureTypeName): boolean {

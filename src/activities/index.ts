@@ -1,6 +1,7 @@
 import { findConnection } from '../db/oauth.js';
 import { getQueueById, isImapIncoming, type QueueRecord } from '../db/queues.js';
 import type { QueueAccount } from '../workflows/queue-definitions.js';
+import { createAgentActivities } from './agents.js';
 import { removeStoredFromFolder, type DeleteResult } from './remove-stored.js';
 import { fetchNewMail, type FetchDependencies, type FetchResult } from './fetch.js';
 import { translateFailures } from './failures.js';
@@ -60,6 +61,8 @@ export type ActivityDependencies = FetchDependencies & SendDependencies;
  */
 export function createActivities(deps: ActivityDependencies) {
   return {
+    ...createAgentActivities(deps),
+
     async loadQueueSettings(queueId: number): Promise<QueueRuntimeSettings> {
       return translateFailures(async () => {
         const queue = await getQueueById(deps.db, queueId);

@@ -101,6 +101,9 @@ const failureStatus: Record<FailureTypeName, { status: number; code: ErrorCodeNa
   [FailureType.TemporaryDeliveryFailure]: { status: 503, code: ErrorCode.ServiceUnavailable },
   [FailureType.ReconnectRequired]: { status: 503, code: ErrorCode.ServiceUnavailable },
   [FailureType.ConsentRequired]: { status: 503, code: ErrorCode.ServiceUnavailable },
+  [FailureType.NotPermitted]: { status: 403, code: ErrorCode.Forbidden },
+  [FailureType.StateConflict]: { status: 409, code: ErrorCode.Conflict },
+  [FailureType.ActivityNotFound]: { status: 404, code: ErrorCode.NotFound },
 };
 
 /** Turns a MailqueueError into the API error; its `errors` list, when present, goes to details. */

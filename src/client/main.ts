@@ -8,6 +8,8 @@ import { parseSecretKey } from '../secrets.js';
 import { createWorker } from '../worker.js';
 import { registerApiCommand } from './commands/api.js';
 import { registerHelpdeskCommands } from './commands/helpdesks.js';
+import { registerActivityCommands } from './commands/activity.js';
+import { registerAgentCommands } from './commands/agent.js';
 import { registerImportCommand } from './commands/import.js';
 import { registerQueueAgentCommands } from './commands/queue-agents.js';
 import { registerQueueCommands } from './commands/queue.js';
@@ -53,6 +55,8 @@ registerRuleCommands(program, run);
 registerImportCommand(program, run);
 registerApiCommand(program, run);
 registerOAuthCommands(program, run);
+registerAgentCommands(program, run);
+registerActivityCommands(program, run);
 registerDevCommands(program);
 
 const settings = program.command('settings').description('installation-wide settings');

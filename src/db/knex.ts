@@ -6,6 +6,7 @@ import * as peopleAndTicketFields from './migrations/003-people-and-ticket-field
 import * as routingRules from './migrations/004-routing-rules.js';
 import * as access from './migrations/005-access.js';
 import * as mailboxAuth from './migrations/007-mailbox-auth.js';
+import * as agents from './migrations/006-agents.js';
 
 // bigint columns (ids, ticket numbers, UIDs) come back as strings by default; every
 // value we keep there fits in a JavaScript number (below 2^53).
@@ -24,6 +25,7 @@ const migrations: Array<[name: string, migration: Migration]> = [
   ['004-routing-rules', routingRules],
   ['005-access', access],
   ['007-mailbox-auth', mailboxAuth],
+  ['006-agents', agents],
 ];
 
 const migrationSource: Knex.MigrationSource<[string, Migration]> = {

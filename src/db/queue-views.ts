@@ -63,6 +63,7 @@ export function queueJson(queue: QueueRecord, names: QueueReferenceNames) {
     autoresponseExceptions: queue.autoresponseExceptions,
     autoresponseRateLimit: queue.autoresponseRateLimit,
     postprocessing: queue.postprocessing,
+    agents: queue.agents,
     workflowId: `email-queue-${queue.number}`,
     createdAt: queue.createdAt,
     deletedAt: queue.deletedAt,

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import {
+  DEFAULT_AGENT_SETTINGS,
   defaultImapPort,
   defaultPop3Port,
   defaultSenderAddress,
@@ -123,6 +124,13 @@ export interface PostprocessingSettings {
   timeoutSeconds: number;
 }
 
+/** Settings for handing the queue's email activities to agents; see docs/agents-and-activities.md. */
+export interface QueueAgentSettings {
+  wrapUpSeconds: number;
+  offerTimeoutSeconds: number;
+  allowMultipleStatuses: boolean;
+}
+
 export interface QueueRecord {
   id: number;
   type: string;
@@ -147,6 +155,7 @@ export interface QueueRecord {
   /** Null: DEFAULT_RATE_LIMIT of src/domain/rate-limit.ts. */
   autoresponseRateLimit: RateLimit | null;
   postprocessing: PostprocessingSettings | null;
+  agents: QueueAgentSettings;
   createdAt: string;
   updatedAt: string;
   deletedAt: string | null;
@@ -174,6 +183,9 @@ interface QueueRow {
   autoresponse_exceptions: string[];
   autoresponse_rate_limit: RateLimit | null;
   postprocessing: PostprocessingSettings | null;
+  wrap_up_seconds: number;
+  offer_timeout_seconds: number;
+  allow_multiple_statuses: boolean;
   created_at: Date;
   updated_at: Date;
   deleted_at: Date | null;
@@ -208,6 +220,7 @@ function toRecord(row: QueueRow): QueueRecord {
     autoresponseExceptions: row.autoresponse_exceptions,
     autoresponseRateLimit: row.autoresponse_rate_limit,
     postprocessing: row.postprocessing,
+    agents: { wrapUpSeconds: row.wrap_up_seconds, offerTimeoutSeconds: row.offer_timeout_seconds, allowMultipleStatuses: row.allow_multiple_statuses },
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
     deletedAt: row.deleted_at ? row.deleted_at.toISOString() : null,
@@ -475,6 +488,9 @@ function settingsColumns(config: QueueConfig, incoming: StoredIncoming, outgoing
     autoresponse_exceptions: JSON.stringify(config.autoresponseExceptions ?? []),
     autoresponse_rate_limit: config.autoresponseRateLimit ? JSON.stringify(config.autoresponseRateLimit) : null,
     postprocessing: postprocessing === null ? null : JSON.stringify(postprocessing),
+    wrap_up_seconds: config.agents?.wrapUpSeconds ?? DEFAULT_AGENT_SETTINGS.wrapUpSeconds,
+    offer_timeout_seconds: config.agents?.offerTimeoutSeconds ?? DEFAULT_AGENT_SETTINGS.offerTimeoutSeconds,
+    allow_multiple_statuses: config.agents?.allowMultipleStatuses ?? DEFAULT_AGENT_SETTINGS.allowMultipleStatuses,
   };
 }
 

@@ -250,6 +250,20 @@ export const postprocessingSchema = z
   })
   .strict();
 
+/** Defaults of the `agents` section; docs/agents-and-activities.md explains the choice. */
+export const DEFAULT_AGENT_SETTINGS = { wrapUpSeconds: 0, offerTimeoutSeconds: 60, allowMultipleStatuses: false } as const;
+
+export const agentSettingsSchema = z
+  .object({
+    /** Seconds an agent rests after finishing an activity before the next offer; 0 to 86400. */
+    wrapUpSeconds: z.number().int().min(0).max(86_400).default(DEFAULT_AGENT_SETTINGS.wrapUpSeconds),
+    /** Seconds an agent has to accept an offer; 5 to 86400. */
+    offerTimeoutSeconds: z.number().int().min(5).max(86_400).default(DEFAULT_AGENT_SETTINGS.offerTimeoutSeconds),
+    /** Whether an activity may carry several statuses. */
+    allowMultipleStatuses: z.boolean().default(DEFAULT_AGENT_SETTINGS.allowMultipleStatuses),
+  })
+  .strict();
+
 const autoresponseExceptionsSchema = z.array(z.string()).superRefine((patterns, context) => {
   // Compiled one by one so each message carries the index of its pattern.
   patterns.forEach((pattern, index) => {
@@ -290,6 +304,8 @@ const queueConfigObjectSchema = z
     autoresponseRateLimit: rateLimitSchema.nullable().optional(),
     /** Temporal workflow each composed mail is handed to instead of being sent; see docs/postprocessing-events.md. */
     postprocessing: postprocessingSchema.nullable().optional(),
+    /** Wrap-up time, offer timeout and statuses of the queue's email activities; omitted: the defaults. */
+    agents: agentSettingsSchema.optional(),
   })
   .strict()
   .superRefine((config, context) => {

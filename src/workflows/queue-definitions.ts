@@ -11,6 +11,8 @@ export const setActiveSignal = defineSignal<[active: boolean]>('setActive');
 export const mailArrivedSignal = defineSignal('mailArrived');
 /** Queue settings changed in the database: reload them. */
 export const configChangedSignal = defineSignal('configChanged');
+/** An agent of the queue may have become free (ready, wrap-up over, logged in): dispatch now. */
+export const agentAvailableSignal = defineSignal('agentAvailable');
 export const statusQuery = defineQuery<QueueStatus>('status');
 
 export const queueWorkflowId = (queueNumber: number): string => `email-queue-${queueNumber}`;
@@ -34,6 +36,10 @@ export interface QueueCounters {
   autoresponsesQueued: number;
   autoresponsesSkipped: number;
   deliveriesStarted: number;
+  activitiesCreated: number;
+  activityMessagesJoined: number;
+  offersMade: number;
+  offersExpired: number;
   cycles: number;
   failedCycles: number;
 }
@@ -92,6 +98,8 @@ export interface QueueStatus {
   degraded: QueueDegradation | null;
   /** The OAuth2 account of the incoming side, or null for password protocols. */
   account: QueueAccount | null;
+  /** Email activities: waiting after the last dispatch round, the next offer expiry (ISO), and when that round ran (ISO). */
+  dispatch: { waiting: number; nextOfferExpiresAt: string | null; lastDispatchAt: string | null };
 }
 
 /** State carried across continue-as-new. Only plain JSON. */
@@ -127,6 +135,10 @@ export function emptyCounters(): QueueCounters {
     autoresponsesQueued: 0,
     autoresponsesSkipped: 0,
     deliveriesStarted: 0,
+    activitiesCreated: 0,
+    activityMessagesJoined: 0,
+    offersMade: 0,
+    offersExpired: 0,
     cycles: 0,
     failedCycles: 0,
   };

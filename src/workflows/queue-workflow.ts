@@ -17,6 +17,7 @@ import { isOpenAt, nextChangeAfter } from '../domain/working-hours.js';
 import { outboxDeliveryWorkflow, outboxDeliveryWorkflowId } from './outbox-delivery-workflow.js';
 import type { QueueActivities, QueueRuntimeSettings } from '../activities/index.js';
 import {
+  agentAvailableSignal,
   configChangedSignal,
   emptyCounters,
   mailArrivedSignal,
@@ -48,10 +49,14 @@ const mailActivities = proxyActivities<QueueActivities>({
 const MAX_FETCH_BATCHES_PER_CYCLE = 20;
 /** Patch id of the routing step, so workflows started before it keep replaying. */
 const ROUTING_PATCH = 'email-routing-rules';
+/** Patch id of email activities and their dispatch to agents, so older runs keep replaying. */
+const EMAIL_ACTIVITIES_PATCH = 'email-activities';
 /** Maximum wait after repeated failures, in milliseconds. */
 const MAX_ERROR_BACKOFF_MS = 30 * 60 * 1000;
 /** Failure type of a rejected OAuth2 grant (src/errors.ts); only reconnecting the mailbox fixes it. */
 const RECONNECT_REQUIRED = 'ReconnectRequired';
+/** Wait before another dispatch round after one failed, in milliseconds. */
+const DISPATCH_RETRY_MS = 60 * 1000;
 /** Cycles before continue-as-new even if the server does not suggest it. */
 const MAX_CYCLES_PER_RUN = 1000;
 
@@ -122,6 +127,11 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
   let open: boolean | null = null;
   let nextOpenChangeAt: number | null = null;
   let outbox: QueueStatus['outbox'] = { pending: 0, failed: 0, lastFailure: null };
+  // Email activity dispatch: the database decides every offer; this is only when to ask.
+  let dispatchRequested = false;
+  let dispatchRound = 0;
+  let nextOfferExpiryMs: number | null = null;
+  let dispatchState: QueueStatus['dispatch'] = { waiting: 0, nextOfferExpiresAt: null, lastDispatchAt: null };
 
   setHandler(setActiveSignal, (value: boolean) => {
     active = value;
@@ -133,6 +143,9 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
   });
   setHandler(configChangedSignal, () => {
     configChanged = true;
+  });
+  setHandler(agentAvailableSignal, () => {
+    dispatchRequested = true;
   });
   setHandler(statusQuery, (): QueueStatus => ({
     queueId: input.queueId,
@@ -149,6 +162,7 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
     nextPollAt,
     degraded,
     account: loaded?.account ? { ...loaded.account, state: degraded !== null && loaded.account.state === 'connected' ? 'degraded' : loaded.account.state } : null,
+    dispatch: dispatchState,
   }));
 
   const initial = await reloadSettings(input.queueId);
@@ -159,6 +173,8 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
   let settings: QueueRuntimeSettings = initial;
   loaded = settings;
   active = activeFromSignal ?? settings.active;
+  // Runs started before email activities existed replay without creating or dispatching any.
+  const emailActivitiesEnabled = patched(EMAIL_ACTIVITIES_PATCH);
 
   // Working hours are state, recomputed from workflow time, so a replay computes the same value.
   const refreshWorkingHours = (): void => {
@@ -176,6 +192,53 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
     const summary = await settingsActivities.summariseOutbox(input.queueId);
     counters.deliveriesStarted += await startDeliveriesFor(summary.pendingIds);
     outbox = { pending: summary.pendingIds.length, failed: summary.failed, lastFailure: summary.lastFailure };
+  };
+
+  /**
+   * Runs one dispatch round: expired offers go back to waiting, then waiting activities are
+   * offered to free agents unless working hours are closed. It runs whether or not the queue
+   * takes in mail, because pausing a queue stops intake only.
+   */
+  const dispatch = async (): Promise<void> => {
+    dispatchRequested = false;
+    if (!emailActivitiesEnabled) return;
+    dispatchRound += 1;
+    try {
+      const result = await settingsActivities.dispatchQueue(input.queueId, Date.now(), open, `${workflowInfo().runId}:${dispatchRound}`);
+      counters.offersMade += result.offered;
+      counters.offersExpired += result.expired;
+      nextOfferExpiryMs = result.nextOfferExpiresAt === null ? null : Date.parse(result.nextOfferExpiresAt);
+      dispatchState = { waiting: result.waiting, nextOfferExpiresAt: result.nextOfferExpiresAt, lastDispatchAt: new Date().toISOString() };
+    } catch (error) {
+      // Try again in a minute rather than at every wake.
+      nextOfferExpiryMs = Date.now() + DISPATCH_RETRY_MS;
+      log.warn('dispatch failed', { queueId: input.queueId, type: describeFailure(error).type });
+    }
+  };
+
+  /**
+   * Waits up to `ms` for `wake`, dispatching on the way when an agent becomes available,
+   * an offer expires or the working hours open or close. Returns true when `wake` fired.
+   */
+  const waitDispatching = async (ms: number, wake: () => boolean): Promise<boolean> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      if (wake()) return true;
+      const now = Date.now();
+      // A long wait full of dispatch rounds ends early, so the cycle can continue-as-new.
+      if (now >= deadline || workflowInfo().continueAsNewSuggested) return false;
+      const untilExpiryMs = nextOfferExpiryMs === null ? Number.POSITIVE_INFINITY : Math.max(1, nextOfferExpiryMs - now);
+      const untilOpenChangeMs = nextOpenChangeAt === null ? Number.POSITIVE_INFINITY : Math.max(1, nextOpenChangeAt - now);
+      await condition(() => wake() || dispatchRequested, Math.min(deadline - now, untilExpiryMs, untilOpenChangeMs));
+      if (wake()) return true;
+      if (nextOpenChangeAt !== null && Date.now() >= nextOpenChangeAt) {
+        refreshWorkingHours();
+        log.info('working hours changed', { queueId: input.queueId, open });
+        dispatchRequested = true;
+      }
+      if (nextOfferExpiryMs !== null && Date.now() >= nextOfferExpiryMs) dispatchRequested = true;
+      if (dispatchRequested) await dispatch();
+    }
   };
 
   upsertSearchAttributes([
@@ -208,7 +271,8 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
       } catch (error) {
         log.warn('outbox sweep failed while paused', { queueId: input.queueId, type: describeFailure(error).type });
       }
-      await condition(() => active || configChanged, settings.pollIntervalSeconds * 1000);
+      await dispatch();
+      await waitDispatching(settings.pollIntervalSeconds * 1000, () => active || configChanged);
       if (workflowInfo().continueAsNewSuggested) {
         await continueAsNew<typeof emailQueueWorkflow>({ queueId: input.queueId, carried: { counters, lastFetchAt, lastError, cursor, degraded } });
       }
@@ -265,6 +329,14 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
       }
       await startDeliveries();
 
+      // Messages that need an agent become email activities, then go to free agents.
+      while (emailActivitiesEnabled) {
+        const made = await mailActivities.createEmailActivities(input.queueId);
+        counters.activitiesCreated += made.created;
+        counters.activityMessagesJoined += made.joined;
+        if (!made.more) break;
+      }
+
       if (settings.dontKeepEmails || settings.processedFolder !== null) {
         const removed = await mailActivities.removeStoredFromFolder(input.queueId);
         counters.deletedFromServer += removed.deleted;
@@ -289,6 +361,8 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
         log.warn('queue cycle failed', { queueId: input.queueId, type: failure.type, consecutiveFailures: lastError.consecutive });
       }
     }
+    // Outside the cycle's try: waiting activities go to agents even while the mailbox fails.
+    await dispatch();
 
     if (workflowInfo().continueAsNewSuggested || cycle + 1 >= MAX_CYCLES_PER_RUN) {
       await continueAsNew<typeof emailQueueWorkflow>({ queueId: input.queueId, carried: { counters, lastFetchAt, lastError, cursor, degraded } });
@@ -297,16 +371,7 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
     const pollMs = settings.pollIntervalSeconds * 1000;
     const pollWaitMs = lastError === null ? pollMs : Math.min(pollMs * 2 ** (lastError.consecutive - 1), Math.max(pollMs, MAX_ERROR_BACKOFF_MS));
     nextPollAt = new Date(Date.now() + pollWaitMs).toISOString();
-    // Wake at the next opening or closing too, so `open` changes on a durable timer.
-    const untilOpenChangeMs = nextOpenChangeAt === null ? Number.POSITIVE_INFINITY : Math.max(1, nextOpenChangeAt - Date.now());
-    const openChangesFirst = untilOpenChangeMs < pollWaitMs;
-    const woken = await condition(() => mailArrived || configChanged || !active, Math.min(pollWaitMs, untilOpenChangeMs));
-    if (!woken && openChangesFirst) {
-      refreshWorkingHours();
-      log.info('working hours changed', { queueId: input.queueId, open });
-      // Only the open state changed: wait out the rest of the poll interval.
-      const restMs = Date.parse(nextPollAt) - Date.now();
-      if (restMs > 0) await condition(() => mailArrived || configChanged || !active, restMs);
-    }
+    // Working hours change and offers expire on durable timers inside this wait.
+    await waitDispatching(pollWaitMs, () => mailArrived || configChanged || !active);
   }
 }

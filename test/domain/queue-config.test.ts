@@ -170,3 +170,28 @@ describe('defaultSenderAddress', () => {
     assert.deepEqual(errors, ['incoming.user: must be the mailbox address such as support@example.com']);
   });
 });
+
+describe('agents section', () => {
+  test('missing fields take defaults', () => {
+    const result = validateQueueConfig({ title: 'Support', incoming, agents: {} });
+
+    assert.deepEqual(result.errors, []);
+    assert.deepEqual(result.config?.agents, { wrapUpSeconds: 0, offerTimeoutSeconds: 60, allowMultipleStatuses: false });
+  });
+
+  test('accepts a five-minute wrap-up', () => {
+    const result = validateQueueConfig({ title: 'Support', incoming, agents: { wrapUpSeconds: 300, offerTimeoutSeconds: 120, allowMultipleStatuses: true } });
+
+    assert.deepEqual(result.errors, []);
+    assert.equal(result.config?.agents?.wrapUpSeconds, 300);
+  });
+
+  test('bad values name their field', () => {
+    const errors = errorsOf({ title: 'Support', incoming, agents: { wrapUpSeconds: -1, offerTimeoutSeconds: 2, allowMultipleStatuses: 'yes', pauseAfterMissed: true } });
+
+    assert.ok(errors.some((error) => error.startsWith('agents.wrapUpSeconds')), errors.join('\n'));
+    assert.ok(errors.some((error) => error.startsWith('agents.offerTimeoutSeconds')), errors.join('\n'));
+    assert.ok(errors.some((error) => error.startsWith('agents.allowMultipleStatuses')), errors.join('\n'));
+    assert.ok(errors.some((error) => error.includes('pauseAfterMissed')), errors.join('\n'));
+  });
+});

@@ -23,6 +23,11 @@ export interface WorkerProcessOptions {
    * itself with SIGKILL before doing any work: a crash at a chosen point.
    */
   crashInActivity?: string;
+  /**
+   * Name of an activity whose first call does its work (commits) and then kills the
+   * process before the result reaches Temporal: the retry must find the committed work.
+   */
+  crashAfterActivity?: string;
 }
 
 export interface WorkerProcess {
@@ -42,6 +47,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
       DATABASE_URL: options.databaseUrl,
       MAILQUEUE_SECRET_KEY: options.secretKey,
       WORKER_PROCESS_CRASH_IN: options.crashInActivity ?? '',
+      WORKER_PROCESS_CRASH_AFTER: options.crashAfterActivity ?? '',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -84,6 +90,18 @@ async function runChild(): Promise<void> {
     if (original === undefined) throw new Error(`WORKER_PROCESS_CRASH_IN names no activity: ${crashIn}`);
     activities[crashIn] = async () => {
       logger.warn({ activity: crashIn }, 'worker process crashes on purpose');
+      process.kill(process.pid, 'SIGKILL');
+      return new Promise<never>(() => undefined);
+    };
+  }
+
+  const crashAfter = process.env.WORKER_PROCESS_CRASH_AFTER ?? '';
+  if (crashAfter !== '') {
+    const original = activities[crashAfter];
+    if (original === undefined) throw new Error(`WORKER_PROCESS_CRASH_AFTER names no activity: ${crashAfter}`);
+    activities[crashAfter] = async (...args: never[]) => {
+      await original(...args);
+      logger.warn({ activity: crashAfter }, 'worker process crashes on purpose after the work committed');
       process.kill(process.pid, 'SIGKILL');
       return new Promise<never>(() => undefined);
     };

@@ -88,7 +88,8 @@ describe('queue workflow', () => {
     });
 
     test('status shows cursor and fetch time', async () => {
-      const current = await status(11);
+      // The poll time is set when the cycle ends, after the activity steps that follow threading.
+      const current = await waitForStatus(11, 'the first cycle finished', (value) => value.counters.cycles >= 1);
       const cursorRow: { uid_validity: string } = await database.db('mailbox_cursors').where({ queue_id: queue.id, folder: 'INBOX' }).first('uid_validity');
       assert.equal(current.cursor?.folder, 'INBOX');
       assert.equal(current.cursor?.uidValidity, cursorRow.uid_validity);

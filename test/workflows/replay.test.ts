@@ -20,7 +20,12 @@ import { after, before, describe, test } from 'node:test';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { Worker } from '@temporalio/worker';
 
+import { acceptEmailActivity, agentStatus, closeEmailActivity, loginAgent, pauseAgent, setAgentReady } from '../../src/agents/operations.js';
 import { queryQueueStatus, signalMailArrived, signalSetActive, startQueueWorkflow } from '../../src/client/queue-control.js';
+import { listActivities } from '../../src/db/email-activities.js';
+import { allowQueueAgent } from '../../src/db/queue-agents.js';
+import { createUser } from '../../src/db/users.js';
+import { agentWorkflowId } from '../../src/workflows/agent-definitions.js';
 import { createQueue } from '../../src/db/queues.js';
 import { createTemplate } from '../../src/db/templates.js';
 import { workflowsPath } from '../../src/worker.js';
@@ -38,7 +43,7 @@ const recordBox: TestMailbox = { user: 'replay@desk.example.com', password: 'rep
 const QUEUE_NUMBER = 41;
 
 /** Files the recorder writes; any other JSON file in the folder (an older shape kept on purpose) is replayed too. */
-const recordedFiles = ['queue-workflow.json', 'outbox-delivery-workflow.json'];
+const recordedFiles = ['queue-workflow.json', 'outbox-delivery-workflow.json', 'agent-workflow.json'];
 
 function historyFiles(): string[] {
   const present = existsSync(historiesDir) ? readdirSync(historiesDir).filter((name) => name.endsWith('.json')) : [];
@@ -83,6 +88,22 @@ describe('record histories', { skip: recording ? false : 'set RECORD_HISTORIES=1
       return row?.id;
     });
 
+    // An agent logs in, gets the activity of the first mail, works it, and pauses.
+    const agent = await createUser(database.db, { alias: 'replay-agent', email: 'replay-agent@desk.example.com' });
+    await allowQueueAgent(database.db, queue.id, agent.id);
+    const operations = { db: database.db, temporal: temporal.client };
+    await loginAgent(operations, agent.alias, { queueNumbers: [QUEUE_NUMBER] });
+    await setAgentReady(operations, agent.alias);
+    const offered = await waitFor('the activity offered', async () => (await listActivities(database.db, { queueId: queue.id, state: 'offered' }))[0]);
+    await acceptEmailActivity(operations, agent.alias, offered.id);
+    await closeEmailActivity(operations, agent.alias, offered.id, ['solved']);
+    await waitFor('the wrap-up over', async () => {
+      const live = (await agentStatus(operations, agent.alias)).live;
+      return live !== null && live.finishedCount === 1 && !live.inWrapUp && !live.savePending ? true : undefined;
+    });
+    await pauseAgent(operations, agent.alias, 'replay done');
+    await waitFor('the agent paused', async () => ((await agentStatus(operations, agent.alias)).live?.pauseReason === 'replay done' ? true : undefined));
+
     // Pause, then resume with new mail waiting.
     await signalSetActive(temporal.client, QUEUE_NUMBER, false);
     await waitFor('paused', async () => ((await queryQueueStatus(temporal.client, QUEUE_NUMBER))?.active === false ? true : undefined));
@@ -96,6 +117,7 @@ describe('record histories', { skip: recording ? false : 'set RECORD_HISTORIES=1
     const recorded: Array<[string, string]> = [
       ['queue-workflow.json', workflowIdOf(QUEUE_NUMBER)],
       ['outbox-delivery-workflow.json', outboxDeliveryWorkflowId(outboxId)],
+      ['agent-workflow.json', agentWorkflowId(agent.id)],
     ];
     for (const [file, workflowId] of recorded) {
       const history = historyToPlain(await temporal.client.workflow.getHandle(workflowId).fetchHistory());
@@ -123,10 +145,15 @@ describe('replay recorded histories', () => {
 
   test('histories cover the whole cycle', () => {
     const queueHistory = readFileSync(join(historiesDir, 'queue-workflow.json'), 'utf8');
-    for (const activity of ['fetchNewMail', 'threadPendingMessages', 'decideAutoresponses']) {
+    for (const activity of ['fetchNewMail', 'threadPendingMessages', 'decideAutoresponses', 'createEmailActivities', 'dispatchQueue']) {
       assert.ok(queueHistory.includes(`"${activity}"`), `the queue history never ran ${activity}`);
     }
     assert.ok(queueHistory.includes('"setActive"'), 'the queue history has no pause or resume');
+    const agentHistory = readFileSync(join(historiesDir, 'agent-workflow.json'), 'utf8');
+    for (const signal of ['login', 'ready', 'activityFinished', 'pause']) {
+      assert.ok(agentHistory.includes(`"${signal}"`), `the agent history has no ${signal} signal`);
+    }
+    assert.ok(agentHistory.includes('"agentAvailable"'), 'the agent history never signalled a queue');
   });
 
   test('changed history fails replay', async () => {
