@@ -214,7 +214,15 @@ export function registerQueueRoutes(app: FastifyInstance, context: RouteContext)
     { config: { access: 'admin' }, schema: { tags, summary: "The workflow's status query", params: numberParams, response: { 200: statusResponse } } },
     async (request) => {
       const queue = await requireQueueByNumber(db, request.params.number);
-      const status = await queryQueueStatus(temporal, queue.number);
+      let status;
+      try {
+        status = await queryQueueStatus(temporal, queue.number);
+      } catch (error) {
+        // Temporal gives up on a query after about 30 seconds when no worker polls the task queue.
+        if (!(error instanceof Error && error.name === 'ServiceError')) throw error;
+        request.log.warn({ err: error, queueNumber: queue.number, requestId: request.id }, 'queue status query failed');
+        throw new ApiError(503, ErrorCode.ServiceUnavailable, `Queue ${queue.number}'s workflow did not answer the status query: check that the Temporal server and a worker (mailqueue worker) run`);
+      }
       return { number: queue.number, running: status !== null, status };
     },
   );
