@@ -59,13 +59,25 @@ const errorResponses = {
   404: { description: 'No such record, or one the caller may not see', $ref: 'ErrorBody#' },
 } as const;
 
-/** Adds the bearer security requirement and the shared error responses to each route's schema. */
+/** Derives a stable operation id from method and path, such as `getQueuesByNumberStatus`, for client generators. */
+function operationId(method: string, url: string): string {
+  const words = url
+    .split('/')
+    .filter((segment) => segment !== '')
+    .map((segment) => (segment.startsWith(':') ? `by-${segment.slice(1)}` : segment))
+    .flatMap((segment) => segment.split(/[-_.]/))
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1));
+  return `${method.toLowerCase()}${words.join('')}`;
+}
+
+/** Adds the operation id, the bearer security requirement and the shared error responses to each route's schema. */
 function documentRoute(route: RouteOptions): void {
   const access = (route.config as { access?: string } | undefined)?.access;
   const schema = (route.schema ?? {}) as Record<string, unknown>;
   const response = (schema.response ?? {}) as Record<string, unknown>;
   const shared = access === 'public' ? {} : errorResponses;
   route.schema = {
+    operationId: operationId([route.method].flat()[0], route.url),
     ...schema,
     ...(access === 'public' ? {} : { security: [{ bearerAuth: [] }] }),
     response: { ...shared, ...response },

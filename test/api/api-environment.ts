@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { Knex } from 'knex';
+import type { Logger } from 'pino';
 import type { RouteAccessEntry } from '../../src/api/auth.js';
 import { buildApiServer } from '../../src/api/server.js';
 import { createApiToken } from '../../src/db/api-tokens.js';
@@ -22,8 +23,8 @@ export function unreachableTemporal(): Client {
 }
 
 /** Builds the API on `db` and `temporal`, with tokens looked up in the database as in production. */
-export async function startTestApi(options: { db: Knex; temporal: Client; secretKey: Buffer; taskQueue?: string }): Promise<TestApi> {
-  const { app, routes } = await buildApiServer({ db: options.db, temporal: options.temporal, secretKey: options.secretKey, logger: testLogger, taskQueue: options.taskQueue });
+export async function startTestApi(options: { db: Knex; temporal: Client; secretKey: Buffer; taskQueue?: string; logger?: Logger }): Promise<TestApi> {
+  const { app, routes } = await buildApiServer({ db: options.db, temporal: options.temporal, secretKey: options.secretKey, logger: options.logger ?? testLogger, taskQueue: options.taskQueue });
   await app.ready();
   return { app, routes, stop: () => app.close() };
 }

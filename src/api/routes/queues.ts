@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { queryQueueStatus, signalConfigChanged, signalSetActive, startQueueWorkflow } from '../../client/queue-control.js';
 import { loadQueueReferenceNames, queueJson } from '../../db/queue-views.js';
 import { createQueue, findQueueByNumber, isPasswordSmtpOutgoing, listQueues, loadImapConnection, loadPop3Connection, loadSmtpConnection, requireQueueByNumber, setQueueActive, setQueuePassword, softDeleteQueue, suggestQueueNumber, updateQueue, type QueueRecord } from '../../db/queues.js';
+import { MailqueueError } from '../../errors.js';
 import { ApiError, ErrorCode, notFound } from '../errors.js';
 import { numberParams, parseQueueDocument, queueDocument, queueResponse, queueUpdateDocument } from '../schemas.js';
 import type { RouteContext } from '../server.js';
@@ -103,7 +104,14 @@ export function registerQueueRoutes(app: FastifyInstance, context: RouteContext)
       if (config.number !== undefined && (await findQueueByNumber(db, config.number, { includeDeleted: true })) !== null) {
         throw new ApiError(409, ErrorCode.Conflict, `Queue number ${config.number} is already used (numbers are never reused): leave "number" out, or take GET /queues/suggest-number`, { field: 'body.number' });
       }
-      const created = await createQueue(db, secretKey, config);
+      let created: QueueRecord;
+      try {
+        created = await createQueue(db, secretKey, config);
+      } catch (error) {
+        // Another request took the number between the check above and the insert.
+        if (error instanceof MailqueueError && typeof error.details.number === 'number') throw new ApiError(409, ErrorCode.Conflict, error.message, { field: 'body.number' });
+        throw error;
+      }
       if (request.query.start) await startQueueWorkflow(temporal, created, taskQueue);
       return reply.status(201).send(queueJson(created, await loadQueueReferenceNames(db)));
     },
@@ -209,7 +217,15 @@ export function registerQueueRoutes(app: FastifyInstance, context: RouteContext)
     { config: { access: 'admin' }, schema: { tags, summary: "The workflow's status query", params: numberParams, response: { 200: statusResponse } } },
     async (request) => {
       const queue = await requireQueueByNumber(db, request.params.number);
-      const status = await queryQueueStatus(temporal, queue.number);
+      let status;
+      try {
+        status = await queryQueueStatus(temporal, queue.number);
+      } catch (error) {
+        // With no worker polling, the Temporal dev server failed the query after 30 seconds (measured).
+        if (!(error instanceof Error && error.name === 'ServiceError')) throw error;
+        request.log.warn({ err: error, queueNumber: queue.number, requestId: request.id }, 'queue status query failed');
+        throw new ApiError(503, ErrorCode.ServiceUnavailable, `Queue ${queue.number}'s workflow did not respond to the status query: check that the Temporal server and a worker (mailqueue worker) run`);
+      }
       return { number: queue.number, running: status !== null, status };
     },
   );

@@ -19,6 +19,7 @@ function apiTokenLines(stack: DevStack): string[] {
       `Created the admin user "${stack.firstAdmin.alias}" with this API token (shown only now; only its hash is stored):`,
       `  ${stack.firstAdmin.token}`,
       `  curl -H "Authorization: Bearer ${stack.firstAdmin.token}" ${stack.apiUrl}/queues`,
+      `Tickets are shown by category rights, admins included: grant some with \`bin/mailqueue users grant ${stack.firstAdmin.alias} CATEGORY\`.`,
     ];
   }
   return ['API tokens: create another with `bin/mailqueue users tokens create ALIAS --name NAME` (see docs/http-api.md).'];
