@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { allowQueueAgent, disallowQueueAgent, listAgentQueueIds, listQueueAgentIds, mayUseQueue } from '../../src/db/queue-agents.js';
 import { createUser } from '../../src/db/users.js';
 import { startTestDatabase, type TestDatabase } from '../support/environment.js';
+import { undoMigrationsFrom } from '../support/migrations.js';
 
 describe('roles, queue agents and ticket fields', () => {
   let database: TestDatabase;
@@ -59,9 +60,7 @@ describe('roles, queue agents and ticket fields', () => {
   });
 
   test('migration rolls back cleanly', async () => {
-    // Later migrations build on this one, so they are undone first.
-    for (let undone = 0; undone < 20 && (await database.db.migrate.currentVersion()) > '003-people-and-ticket-fields'; undone++) await database.db.migrate.down();
-    await database.db.migrate.down();
+    await undoMigrationsFrom(database.db, '003-people-and-ticket-fields');
     const hasColumn = await database.db.schema.hasColumn('tickets', 'priority');
     assert.equal(hasColumn, false);
     await database.db.migrate.latest();

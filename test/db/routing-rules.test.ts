@@ -14,6 +14,7 @@ import {
 import { createUser } from '../../src/db/users.js';
 import { MailqueueError } from '../../src/errors.js';
 import { startTestDatabase, type TestDatabase } from '../support/environment.js';
+import { undoMigrationsFrom } from '../support/migrations.js';
 
 /** Runs `action` and returns the lines of the MailqueueError it throws. */
 async function errorLines(action: () => Promise<unknown>): Promise<string[]> {
@@ -128,7 +129,7 @@ describe('routing rule repository', () => {
   });
 
   test('migration rolls back cleanly', async () => {
-    await database.db.migrate.down({ name: '004-routing-rules' });
+    await undoMigrationsFrom(database.db, '004-routing-rules');
     assert.equal(await database.db.schema.hasTable('routing_rules'), false);
     assert.equal(await database.db.schema.hasColumn('messages', 'routed_at'), false);
     await database.db.migrate.latest();

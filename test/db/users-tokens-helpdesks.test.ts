@@ -6,6 +6,7 @@ import { createApiToken, findUserByApiToken, listApiTokens, revokeApiToken } fro
 import { assignQueueToHelpdesk, createHelpdesk, deleteHelpdesk, findHelpdeskByName, listHelpdesks } from '../../src/db/helpdesks.js';
 import { createUser, deactivateUser, findUserByAlias, grantCategory, listUserCategories, listUsers, revokeCategory, updateUser } from '../../src/db/users.js';
 import { startTestDatabase, type TestDatabase } from '../support/environment.js';
+import { undoMigrationsFrom } from '../support/migrations.js';
 
 describe('users, API tokens and helpdesks', () => {
   let database: TestDatabase;
@@ -188,7 +189,7 @@ describe('users, API tokens and helpdesks', () => {
   });
 
   test('migration rolls back cleanly', async () => {
-    await database.db.migrate.down();
+    await undoMigrationsFrom(database.db, '005-access');
     assert.equal(await database.db.schema.hasTable('api_tokens'), false);
     assert.equal(await database.db.schema.hasColumn('queues', 'helpdesk_id'), false);
     await database.db.migrate.latest();
