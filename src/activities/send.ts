@@ -6,6 +6,7 @@ import { loadSendingProfile } from '../db/sending-profile.js';
 import { addTicketEvent } from '../db/tickets.js';
 import { FailureType, MailqueueError } from '../errors.js';
 import { parseMessage } from '../mail/parse.js';
+import { offersSentMailLookup } from '../mail/sent-lookup.js';
 import type { SmtpConnectionSettings, SmtpSendResult } from '../mail/smtp.js';
 import { extractMessageIds } from '../domain/message-ids.js';
 import { ingestRawMessage } from './ingest.js';
@@ -59,12 +60,35 @@ async function recordSent(deps: SendDependencies, row: OutboxRecord, raw: Buffer
 }
 
 /**
+ * Asks the queue's transport whether the provider's sent mail holds the row's Message-ID.
+ * Returns false when the transport cannot look sent mail up, when it is not there, and when
+ * opening the transport or the lookup fails (logged): the caller then acts as without a lookup.
+ */
+async function foundInProviderSentMail(deps: SendDependencies, row: OutboxRecord, log: Logger): Promise<boolean> {
+  try {
+    const queue = await findQueueById(deps.db, row.queueId);
+    const transport = await openOutgoingTransport(deps, queue, log);
+    if (!offersSentMailLookup(transport)) return false;
+
+    const found = await transport.findSent(row.messageId);
+    log.info({ protocol: transport.protocol, found }, 'looked up an interrupted attempt in the provider sent mail');
+    return found;
+  } catch (error) {
+    const details = error instanceof MailqueueError ? { failureType: error.type, err: error.message } : { err: error instanceof Error ? error.message : String(error) };
+    log.warn(details, 'sent mail lookup failed; settling the interrupted attempt without it');
+    return false;
+  }
+}
+
+/**
  * Sends one outbox row through the queue's outgoing transport and marks it sent. The row lock and
  * the `sending` state make it at most once per row, except after a crash between the
  * server's acceptance and the mark. A row found in `sending` is therefore checked
- * against the stored outgoing message first. If that is missing, an agent reply is
- * sent again with the same Message-ID (receivers collapse it), and an auto-response is
- * failed as uncertain rather than risk a second copy.
+ * against the stored outgoing message first, then, when the queue's transport offers
+ * `findSent` (Gmail, Graph), against the provider's sent mail by Message-ID: a copy found
+ * there is recorded as sent without sending again. If both miss, or the lookup fails, an
+ * agent reply is sent again with the same Message-ID (receivers collapse it), and an
+ * auto-response is failed as uncertain rather than risk a second copy.
  */
 export async function sendOutboxMail(deps: SendDependencies, outboxId: number): Promise<SendOutcome> {
   const claimed = await deps.db.transaction(async (trx) => {
@@ -85,12 +109,15 @@ export async function sendOutboxMail(deps: SendDependencies, outboxId: number): 
   if (previousState === 'failed') return { state: 'failed', reason: row.failureReason ?? 'failed earlier' };
 
   if (previousState === 'sending') {
-    // NOTE: the Gmail and Graph transports can look sent mail up by Message-ID (src/mail/sent-lookup.ts),
-    // which would settle an interrupted attempt more surely than the stored copy; that is not used yet.
     const stored = await deps.db('messages').where({ queue_id: row.queueId, source_key: `outbox:${row.id}` }).first('id');
     if (stored) {
       await deps.db('outbox').where({ id: row.id }).update({ state: 'sent', sent_at: deps.db.fn.now() });
       log.warn('outgoing mail found delivered after an interrupted attempt; marked sent');
+      return { state: 'sent', alreadySent: true };
+    }
+    if (await foundInProviderSentMail(deps, row, log)) {
+      await recordSent(deps, row, row.raw);
+      log.warn('outgoing mail found in the provider sent mail after an interrupted attempt; marked sent');
       return { state: 'sent', alreadySent: true };
     }
     if (row.kind === 'autoresponse') {

@@ -25,3 +25,11 @@ export function searchableMessageId(messageId: string): string {
   }
   return bare;
 }
+
+/**
+ * Tells whether a transport can look its sent mail up, by the presence of `findSent`
+ * rather than by protocol name, so any transport that implements it is asked.
+ */
+export function offersSentMailLookup<T extends object>(transport: T): transport is T & SentMailLookup {
+  return typeof (transport as Partial<SentMailLookup>).findSent === 'function';
+}
