@@ -60,9 +60,9 @@ async function recordSent(deps: SendDependencies, row: OutboxRecord, raw: Buffer
 }
 
 /**
- * Asks the queue's transport whether the provider's sent mail holds the row's Message-ID.
- * Returns false when the transport cannot look sent mail up, when it is not there, and when
- * opening the transport or the lookup fails (logged): the caller then acts as without a lookup.
+ * Checks whether the provider's sent mail contains the row's Message-ID, through the queue's transport.
+ * Returns false when the transport has no lookup, when the message is not found, and when opening
+ * the transport or the lookup fails (logged), so the caller then acts as if there were no lookup.
  */
 async function foundInProviderSentMail(deps: SendDependencies, row: OutboxRecord, log: Logger): Promise<boolean> {
   try {
@@ -75,7 +75,7 @@ async function foundInProviderSentMail(deps: SendDependencies, row: OutboxRecord
     return found;
   } catch (error) {
     const details = error instanceof MailqueueError ? { failureType: error.type, err: error.message } : { err: error instanceof Error ? error.message : String(error) };
-    log.warn(details, 'sent mail lookup failed; settling the interrupted attempt without it');
+    log.warn(details, 'sent mail lookup failed, so the interrupted attempt is settled without it');
     return false;
   }
 }
@@ -117,7 +117,7 @@ export async function sendOutboxMail(deps: SendDependencies, outboxId: number): 
     }
     if (await foundInProviderSentMail(deps, row, log)) {
       await recordSent(deps, row, row.raw);
-      log.warn('outgoing mail found in the provider sent mail after an interrupted attempt; marked sent');
+      log.warn('outgoing mail found in the provider sent mail after an interrupted attempt, marked sent');
       return { state: 'sent', alreadySent: true };
     }
     if (row.kind === 'autoresponse') {

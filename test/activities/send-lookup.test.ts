@@ -48,7 +48,7 @@ describe('interrupted sends settled through the provider sent mail', () => {
     return createQueue(database.db, secretKey, config);
   }
 
-  /** Stores and threads a customer mail to the queue's mailbox; returns the new ticket. */
+  /** Stores and threads a customer mail to the queue's mailbox. Returns the new ticket. */
   async function ticketIn(queue: QueueRecord, mailbox: string): Promise<{ id: number; number: number; title: string }> {
     customerCounter += 1;
     const customer = `customer${customerCounter}@example.net`;
@@ -141,7 +141,7 @@ describe('interrupted sends settled through the provider sent mail', () => {
     await database?.stop();
   });
 
-  test('gmail auto-response found in SENT is marked sent', async () => {
+  test('auto-response found in SENT marked sent', async () => {
     const row = await interruptedAutoResponse(gmailQueue, 'desk@example.com');
     gmail.addMessage(row.raw, ['SENT']);
     const sendsBefore = gmail.sent.length;
@@ -159,7 +159,7 @@ describe('interrupted sends settled through the provider sent mail', () => {
     assert.equal(await storedCopies(row.outboxId), 1);
   });
 
-  test('graph reply found in Sent Items is marked sent', async () => {
+  test('reply in Sent Items marked sent', async () => {
     const row = await interruptedReply(graphQueue, 'desk@contoso.example');
     graph.addMessage(row.raw, 'sentitems');
     const sendsBefore = graph.sent.length;
@@ -187,7 +187,7 @@ describe('interrupted sends settled through the provider sent mail', () => {
     assert.equal(await storedCopies(row.outboxId), 0);
   });
 
-  test('reply not in Sent Items is resent once', async () => {
+  test('reply missing from Sent Items resent', async () => {
     const row = await interruptedReply(graphQueue, 'desk@contoso.example');
 
     const outcome = await sendOutboxMail(deps(), row.outboxId);
@@ -201,7 +201,7 @@ describe('interrupted sends settled through the provider sent mail', () => {
 
   test('failed gmail lookup fails auto-response uncertain', async () => {
     const row = await interruptedAutoResponse(gmailQueue, 'desk@example.com');
-    // Present in SENT, but every lookup attempt answers 500: the lookup cannot tell.
+    // The copy is in SENT, but every lookup attempt returns 500, so the lookup cannot tell.
     gmail.addMessage(row.raw, ['SENT']);
     gmail.failNext(3, 500, '0');
     const { logger, lines } = recordingLogger();
@@ -221,7 +221,7 @@ describe('interrupted sends settled through the provider sent mail', () => {
     for (const token of oauth.issuedAccessTokens) assert.ok(!text.includes(token), 'no access token in the log');
   });
 
-  test('failed graph lookup resends the reply once', async () => {
+  test('failed graph lookup resends reply once', async () => {
     const row = await interruptedReply(graphQueue, 'desk@contoso.example');
     graph.failNext(3, 500, '0');
     const { logger, lines } = recordingLogger();
