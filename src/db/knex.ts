@@ -5,8 +5,8 @@ import * as outgoing from './migrations/002-outgoing.js';
 import * as peopleAndTicketFields from './migrations/003-people-and-ticket-fields.js';
 import * as routingRules from './migrations/004-routing-rules.js';
 import * as access from './migrations/005-access.js';
-import * as mailboxAuth from './migrations/007-mailbox-auth.js';
 import * as agents from './migrations/006-agents.js';
+import * as mailboxAuth from './migrations/007-mailbox-auth.js';
 
 // bigint columns (ids, ticket numbers, UIDs) come back as strings by default; every
 // value we keep there fits in a JavaScript number (below 2^53).
@@ -24,8 +24,8 @@ const migrations: Array<[name: string, migration: Migration]> = [
   ['003-people-and-ticket-fields', peopleAndTicketFields],
   ['004-routing-rules', routingRules],
   ['005-access', access],
-  ['007-mailbox-auth', mailboxAuth],
   ['006-agents', agents],
+  ['007-mailbox-auth', mailboxAuth],
 ];
 
 const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -203,7 +203,10 @@ class GmailApi {
 
     const response = error.response;
     if (response === undefined) {
-      const code = String(error.code ?? 'unknown');
+      // gaxios reports its own timeout as TimeoutError in newer releases and as an aborted
+      // request (cause AbortError) in the 7.x line; no other abort signal is passed here.
+      const aborted = error instanceof Error && error.cause instanceof Error && error.cause.name === 'AbortError';
+      const code = String(error.code ?? (aborted ? 'TimeoutError' : 'unknown'));
       const type = code === 'TimeoutError' ? FailureType.Timeout : FailureType.ConnectionFailed;
       return { kind: 'failed', error: new MailqueueError(type, `${this.side.what}: ${operation} could not reach the Gmail API (${code})`, { operation, code }) };
     }
