@@ -24,11 +24,11 @@ export const oauthCaFileVariable = 'MAILQUEUE_OAUTH_CA_FILE';
 
 const microsoftAuthority = 'https://login.microsoftonline.com';
 
-/** Longest Retry-After (seconds) waited out inside one request; longer ones become a retryable failure. */
+/** Longest Retry-After (seconds) waited out inside one request. Longer ones become a retryable failure. */
 const maxInlineRetryAfterSeconds = 10;
 const requestTimeoutMs = 30_000;
 
-/** What the network client saw during one MSAL call, used to explain MSAL's errors. */
+/** Observations of the network client during one MSAL call, used to explain MSAL's errors. */
 interface CallContext {
   endpoint: string;
   status: number | null;
@@ -44,15 +44,11 @@ function trimSlash(url: string): string {
 /** Returns the authority URL of an integration: `<authority base>/<tenant>`. */
 function authorityOf(settings: OAuthClientSettings): { base: string; authority: string; host: string } {
   const base = trimSlash(settings.authorityUrl ?? microsoftAuthority);
-  let host: string;
-  try {
-    const url = new URL(base);
-    if (url.protocol !== 'https:') throw new Error('not https');
-    host = url.host;
-  } catch {
-    throw new MailqueueError(FailureType.InvalidConfiguration, `The Microsoft authority URL ${base} is not an https URL: Microsoft sign-in needs https; set the integration's authority URL to https://login.microsoftonline.com or leave it empty`, { authorityUrl: base });
+  const url = URL.canParse(base) ? new URL(base) : null;
+  if (url === null || url.protocol !== 'https:') {
+    throw new MailqueueError(FailureType.InvalidConfiguration, `The Microsoft authority URL ${base} is not an https URL, which MSAL requires. Set the integration's authority URL to https://login.microsoftonline.com or leave it empty`, { authorityUrl: base });
   }
-  return { base, authority: `${base}/${encodeURIComponent(settings.tenant ?? 'organizations')}`, host };
+  return { base, authority: `${base}/${encodeURIComponent(settings.tenant ?? 'organizations')}`, host: url.host };
 }
 
 /** Loads the extra certificate authority named by `MAILQUEUE_OAUTH_CA_FILE`, or null for the system trust store only. */
@@ -75,8 +71,8 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
 }
 
 /**
- * MSAL's network module on Node's https client. Trusts the system store plus `ca` when given.
- * Waits out one 429 with a short Retry-After and records status and errors in `context`.
+ * Creates MSAL's network module on Node's https client. It trusts the system store plus `ca` when
+ * given, waits out one 429 with a short Retry-After, and records status and errors in `context`.
  */
 function createNetworkClient(ca: string | null, context: CallContext): INetworkModule {
   const send = (method: 'GET' | 'POST', url: string, options: NetworkRequestOptions | undefined): Promise<{ status: number; headers: Record<string, string>; text: string }> =>
@@ -87,7 +83,7 @@ function createNetworkClient(ca: string | null, context: CallContext): INetworkM
         response.on('error', reject);
         response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: flattenHeaders(response.headers), text: Buffer.concat(chunks).toString('utf8') }));
       });
-      request.on('timeout', () => request.destroy(new Error(`no answer within ${requestTimeoutMs / 1000} s`)));
+      request.on('timeout', () => request.destroy(new Error(`timed out after ${requestTimeoutMs / 1000} s`)));
       request.on('error', reject);
       if (method === 'POST' && options?.body !== undefined) request.write(options.body);
       request.end();
@@ -126,7 +122,7 @@ function createNetworkClient(ca: string | null, context: CallContext): INetworkM
   };
 }
 
-/** Builds a client for one call, with its own empty cache and the authority's metadata given up front. */
+/** Creates a client for one call, with its own empty cache and the authority's metadata given up front. */
 async function createClient(settings: OAuthClientSettings, context: CallContext): Promise<ConfidentialClientApplication> {
   const { authority, host } = authorityOf(settings);
   const authorityMetadata = {
@@ -152,17 +148,18 @@ async function createClient(settings: OAuthClientSettings, context: CallContext)
     },
     system: {
       networkClient: createNetworkClient(await extraCertificateAuthority(), context),
-      // MSAL's own log lines may carry account names; its failures surface as MailqueueErrors instead.
+      // MSAL's own log lines may contain account names. Its failures reach the caller as MailqueueErrors instead.
       loggerOptions: { piiLoggingEnabled: false, logLevel: LogLevel.Error, loggerCallback: () => undefined },
     },
   });
 }
 
 function newContext(settings: OAuthClientSettings): CallContext {
-  return { endpoint: settings.tokenUrl ?? `${trimSlash(settings.authorityUrl ?? microsoftAuthority)}/…/oauth2/v2.0/token`, status: null, retryAfterSeconds: null, networkError: null, invalidJson: false };
+  const authority = `${trimSlash(settings.authorityUrl ?? microsoftAuthority)}/${encodeURIComponent(settings.tenant ?? 'organizations')}`;
+  return { endpoint: settings.tokenUrl ?? `${authority}/oauth2/v2.0/token`, status: null, retryAfterSeconds: null, networkError: null, invalidJson: false };
 }
 
-/** Turns an MSAL failure into the MailqueueError callers know from the token endpoint. Never includes a token. */
+/** Converts an MSAL failure into the MailqueueError the plain token client raises for the same response. Includes no token. */
 function translateFailure(error: unknown, context: CallContext): MailqueueError {
   if (error instanceof MailqueueError) return error;
   const endpoint = context.endpoint;
@@ -183,13 +180,13 @@ function translateFailure(error: unknown, context: CallContext): MailqueueError 
     return new MailqueueError(FailureType.ProtocolError, `Microsoft sign-in failed unexpectedly (${error instanceof Error ? error.message : String(error)})`, { endpoint });
   }
 
-  // MSAL wraps the answer as "Error(s): … - Description: AADSTS…: text - Correlation ID: …"; keep the text.
+  // MSAL formats the server error as "Error(s): … - Description: AADSTS…: text - Correlation ID: …", so only the text is kept.
   const description = /Description: ([\s\S]*?)(?: - Correlation ID:|$)/.exec(error.errorMessage)?.[1] ?? error.errorMessage;
   const errorCodes = [...description.matchAll(/AADSTS(\d+)/g)].map((match) => Number(match[1]));
   const answer: TokenErrorAnswer = { status: context.status ?? 0, error: error.errorCode, description, errorCodes };
   const summary = `${answer.error}${description === '' ? '' : `: ${description.split(/\r?\n/)[0]}`}`;
   if (context.status === null) {
-    // MSAL refused before sending anything: a settings problem, not an answer of Microsoft.
+    // MSAL raised the error before sending a request, so the settings are wrong, not the grant.
     return new MailqueueError(FailureType.InvalidConfiguration, `Microsoft sign-in could not start (${summary}); check the integration's tenant, authority URL and client id`, { error: answer.error });
   }
   if (needsAdminApproval(answer)) {

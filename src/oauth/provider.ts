@@ -6,10 +6,10 @@ import { microsoftAuthorizationUrl, microsoftTokenRequest } from './msal.js';
 /**
  * OAuth2 endpoints and token requests of the Microsoft identity platform (v2.0) and Google.
  *
- * Microsoft goes through `@azure/msal-node` (see `msal.ts`): each call uses a fresh MSAL client
- * with its own in-memory cache, and the refresh token MSAL cached during the call is taken from
- * the serialized cache, so a rotated refresh token is still stored encrypted in the same
- * transaction as the access token. Google stays on the plain RFC 6749 client below.
+ * Microsoft requests go through `@azure/msal-node` (see `msal.ts`). Each call uses a fresh MSAL
+ * client with its own in-memory cache and takes the refresh token MSAL cached from the serialized
+ * cache. So a rotated refresh token is still stored encrypted in the same transaction as the
+ * access token. Google requests use the plain RFC 6749 client below.
  */
 
 /** An integration's non-secret settings plus the decrypted client secret. Activity-side only. */

@@ -43,7 +43,7 @@ describe('Microsoft sign-in through MSAL', () => {
     return { code, codeVerifier: secrets.codeVerifier, url };
   }
 
-  test('authorization URL comes from MSAL with PKCE, state and login hint', async () => {
+  test('MSAL builds the authorization URL', async () => {
     const { url } = await signInCode();
 
     assert.equal(url.origin, fake.tlsUrl);
@@ -55,7 +55,7 @@ describe('Microsoft sign-in through MSAL', () => {
     assert.equal(url.searchParams.get('response_mode'), 'query');
   });
 
-  test('rotated refresh token comes back from the MSAL cache and works next time', async () => {
+  test('rotated refresh token from MSAL cache', async () => {
     const { code, codeVerifier } = await signInCode();
     const first = await requestToken(settings, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: codeVerifier, scope });
     assert.ok(first.refreshToken);
@@ -78,7 +78,7 @@ describe('Microsoft sign-in through MSAL', () => {
     });
   });
 
-  test('client credentials go through MSAL without a refresh token', async () => {
+  test('client credentials without refresh token', async () => {
     const tokens = await requestToken(settings, { grant_type: 'client_credentials', scope: providerScopes.microsoft.tenant.join(' ') });
 
     assert.ok(fake.isActiveAccessToken(tokens.accessToken));
@@ -86,7 +86,7 @@ describe('Microsoft sign-in through MSAL', () => {
     assert.equal(fake.requests.at(-1)?.grant, 'client_credentials');
   });
 
-  test('long Retry-After on 429 is a retryable connection failure', async () => {
+  test('long 429 Retry-After is retryable', async () => {
     fake.rateLimitNextTokenRequest = 120;
 
     await assert.rejects(requestToken(settings, { grant_type: 'client_credentials', scope: providerScopes.microsoft.tenant.join(' ') }), (error: unknown) => {
@@ -97,7 +97,7 @@ describe('Microsoft sign-in through MSAL', () => {
     });
   });
 
-  test('plain http authority is refused with the fix', async () => {
+  test('plain http authority is rejected', async () => {
     await assert.rejects(requestToken({ ...settings, authorityUrl: fake.url }, { grant_type: 'client_credentials', scope }), (error: unknown) => {
       assert.ok(error instanceof MailqueueError);
       assert.equal(error.type, FailureType.InvalidConfiguration);
@@ -106,7 +106,7 @@ describe('Microsoft sign-in through MSAL', () => {
     });
   });
 
-  test('every MSAL request reaches only the fake token and authorize endpoints', () => {
+  test('MSAL requests reach only the fake', () => {
     const host = new URL(fake.tlsUrl).host;
     const tokenRequests = fake.requests.filter((request) => request.tls);
 

@@ -68,6 +68,18 @@ describe('OAuth2 connection', () => {
     await database?.stop();
   });
 
+  test('microsoft http authority is rejected', async () => {
+    await assert.rejects(
+      createIntegration(database.db, secretKey, { name: 'plain', provider: 'microsoft', tenant: 'contoso.example', clientId: fake.clientId, clientSecret: fake.clientSecret, redirectUri, authorityUrl: fake.url }),
+      (error: unknown) => {
+        assert.ok(error instanceof MailqueueError);
+        assert.equal(error.type, FailureType.InvalidConfiguration);
+        assert.match(error.message, /MSAL requires https/);
+        return true;
+      },
+    );
+  });
+
   test('queue without sign-in asks for connect', async () => {
     await assert.rejects(tokenProviderForQueue(deps(), queue, 'incoming'), (error: unknown) => error instanceof MailqueueError && error.type === FailureType.ReconnectRequired && /oauth connect --queue/.test(error.message));
   });

@@ -23,8 +23,8 @@ import { createSelfSignedCertificate } from '../../src/dev/self-signed-cert.js';
  *
  * The same routes are served over plain HTTP (`url`, for Google and Dovecot) and over TLS
  * (`tlsUrl`, for MSAL, which accepts only an https authority) with a throwaway certificate in `caFile`.
- * User-flow token answers carry `client_info` only when the request asked with `client_info=1`, as
- * Microsoft's do.
+ * Like Microsoft's, token responses of user flows contain `client_info` only when the request
+ * sets `client_info=1`.
  */
 export interface FakeRequest {
   method: string;
