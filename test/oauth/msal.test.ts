@@ -97,6 +97,27 @@ describe('Microsoft sign-in through MSAL', () => {
     });
   });
 
+  test('token endpoint consent error needs approval', async () => {
+    fake.consentRequiredNextTokenRequest = true;
+
+    await assert.rejects(requestToken(settings, { grant_type: 'client_credentials', scope: providerScopes.microsoft.tenant.join(' ') }), (error: unknown) => {
+      assert.ok(error instanceof MailqueueError);
+      assert.equal(error.type, FailureType.ConsentRequired);
+      assert.match(error.message, /AADSTS65001/);
+      return true;
+    });
+  });
+
+  test('unreachable authority is retryable', async () => {
+    // Port 1 on loopback has no listener, so the connection is refused at once.
+    await assert.rejects(requestToken({ ...settings, authorityUrl: 'https://127.0.0.1:1' }, { grant_type: 'client_credentials', scope }), (error: unknown) => {
+      assert.ok(error instanceof MailqueueError);
+      assert.equal(error.type, FailureType.ConnectionFailed);
+      assert.match(error.message, /could not be reached/);
+      return true;
+    });
+  });
+
   test('plain http authority is rejected', async () => {
     await assert.rejects(requestToken({ ...settings, authorityUrl: fake.url }, { grant_type: 'client_credentials', scope }), (error: unknown) => {
       assert.ok(error instanceof MailqueueError);
@@ -117,6 +138,7 @@ describe('Microsoft sign-in through MSAL', () => {
     }
     assert.ok(!fake.requests.some((request) => request.path.includes('openid-configuration') || request.path.includes('discovery')));
     assert.ok(outgoing.length > 0);
-    for (const target of outgoing) assert.ok(target.startsWith(`${host}/`), `request to ${target} left the fake`);
+    // The unreachable-authority test aims at loopback port 1 on purpose.
+    for (const target of outgoing.filter((request) => !request.startsWith('127.0.0.1:1/'))) assert.ok(target.startsWith(`${host}/`), `request to ${target} left the fake`);
   });
 });

@@ -53,6 +53,8 @@ export interface FakeOAuthServer {
   account: string;
   /** When true, the next authorization returns Microsoft's admin-approval error. */
   requireAdminApproval: boolean;
+  /** When true, the next token request gets Microsoft's admin-approval error (invalid_grant, AADSTS65001). */
+  consentRequiredNextTokenRequest: boolean;
   /** When set, the next token request gets 429 with this Retry-After (seconds). */
   rateLimitNextTokenRequest: number | null;
   /** Lifetime of issued access tokens, in seconds. */
@@ -130,6 +132,7 @@ export async function startFakeOAuthServer(options: { account?: string; redirect
     clientSecret: `fake-secret-${randomBytes(8).toString('hex')}`,
     account: options.account ?? 'support@example.com',
     requireAdminApproval: false,
+    consentRequiredNextTokenRequest: false,
     rateLimitNextTokenRequest: null,
     accessTokenLifetimeSeconds: 3600,
     grants: [],
@@ -200,6 +203,11 @@ export async function startFakeOAuthServer(options: { account?: string; redirect
       const retryAfter = fake.rateLimitNextTokenRequest;
       fake.rateLimitNextTokenRequest = null;
       sendJson(response, 429, { error: 'temporarily_unavailable', error_description: 'Too many requests' }, { 'retry-after': String(retryAfter) });
+      return;
+    }
+    if (fake.consentRequiredNextTokenRequest) {
+      fake.consentRequiredNextTokenRequest = false;
+      sendJson(response, 400, { error: 'invalid_grant', error_description: 'AADSTS65001: The user or administrator has not consented to use the application.', error_codes: [65001], suberror: 'consent_required' });
       return;
     }
     if (body.get('client_id') !== fake.clientId || body.get('client_secret') !== fake.clientSecret) {
