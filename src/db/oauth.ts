@@ -130,7 +130,8 @@ function checkUrl(field: string, value: string | null | undefined): void {
  * Creates an integration and stores its client secret encrypted in `credentials`, in one transaction.
  *
  * @throws MailqueueError (InvalidConfiguration) for a taken name, an unknown provider, a Microsoft
- *   integration without tenant, or a URL that is not https (loopback http is accepted for tests).
+ *   integration without tenant, or a URL that is not https (loopback http is accepted for tests,
+ *   except as a Microsoft authority, which MSAL requires to be https).
  */
 export async function createIntegration(db: Knex, secretKey: Buffer, input: NewOAuthIntegration): Promise<OAuthIntegrationRecord> {
   if (input.provider !== 'microsoft' && input.provider !== 'google') {
@@ -144,6 +145,10 @@ export async function createIntegration(db: Knex, secretKey: Buffer, input: NewO
   }
   checkUrl('redirectUri', input.redirectUri);
   checkUrl('authorityUrl', input.authorityUrl);
+  if (input.provider === 'microsoft' && input.authorityUrl && !input.authorityUrl.startsWith('https://')) {
+    // MSAL accepts only an https authority, so a local fake needs TLS and MAILQUEUE_OAUTH_CA_FILE.
+    throw new MailqueueError(FailureType.InvalidConfiguration, `authorityUrl "${input.authorityUrl}" is invalid for Microsoft: MSAL requires https, also on loopback. Serve the authority over TLS and name its CA in MAILQUEUE_OAUTH_CA_FILE`, { field: 'authorityUrl' });
+  }
   checkUrl('tokenUrl', input.tokenUrl);
   checkUrl('apiUrl', input.apiUrl);
 

@@ -5,7 +5,7 @@ import type { QueueRecord } from '../db/queues.js';
 import { FailureType, MailqueueError } from '../errors.js';
 import { decryptSecret, encryptSecret } from '../secrets.js';
 import { createAuthorizationSecrets } from './pkce.js';
-import { authorizationUrl, consentRequiredError, needsAdminApproval, providerScopes, requestToken, TokenEndpointError } from './provider.js';
+import { buildAuthorizationUrl, consentRequiredError, needsAdminApproval, providerScopes, requestToken, TokenEndpointError } from './provider.js';
 
 /** How long an authorization URL stays usable, in milliseconds. */
 const authorizationLifetimeMs = 15 * 60 * 1000;
@@ -79,7 +79,7 @@ export async function startAuthorization(options: ConnectOptions, queue: QueueRe
 
   options.logger.info({ queueId: queue.id, purpose, connectionId }, 'oauth authorization started');
   return {
-    url: authorizationUrl(client, { state: secrets.state, codeChallenge: secrets.codeChallenge, scopes: target.scopes, loginHint: target.loginHint }),
+    url: await buildAuthorizationUrl(client, { state: secrets.state, codeChallenge: secrets.codeChallenge, scopes: target.scopes, loginHint: target.loginHint }),
     state: secrets.state,
     redirectUri: client.redirectUri,
     expiresAt: expiresAt.toISOString(),

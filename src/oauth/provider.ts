@@ -1,15 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OAuthProviderName } from '../domain/queue-config.js';
 import { FailureType, MailqueueError } from '../errors.js';
+import { microsoftAuthorizationUrl, microsoftTokenRequest } from './msal.js';
 
 /**
  * OAuth2 endpoints and token requests of the Microsoft identity platform (v2.0) and Google.
  *
- * Both implement RFC 6749 over HTTPS, so one client serves both. MSAL (`@azure/msal-node`) is
- * not used for the token requests, because it keeps refresh tokens in its own cache and does not
- * return a rotated one to the caller. Here every rotated refresh token is stored encrypted in the
- * same transaction as the access token. MSAL also requires an https authority with instance
- * discovery, which a local test fake cannot offer without its own certificate authority.
+ * Microsoft requests go through `@azure/msal-node` (see `msal.ts`). Each call uses a fresh MSAL
+ * client with its own in-memory cache and takes the refresh token MSAL cached from the serialized
+ * cache. So a rotated refresh token is still stored encrypted in the same transaction as the
+ * access token. Google requests use the plain RFC 6749 client below.
  */
 
 /** An integration's non-secret settings plus the decrypted client secret. Activity-side only. */
@@ -73,7 +73,16 @@ export function tokenEndpoint(settings: OAuthClientSettings): string {
   return `${trimSlash(settings.authorityUrl ?? microsoftAuthority)}/${tenantOf(settings)}/oauth2/v2.0/token`;
 }
 
-/** Builds the authorization URL the operator opens in a browser: code flow with state and PKCE (S256). */
+/**
+ * Builds the authorization URL the operator opens in a browser: code flow with state and PKCE
+ * (S256). Microsoft's comes from MSAL's `getAuthCodeUrl`, Google's from `authorizationUrl`.
+ */
+export async function buildAuthorizationUrl(settings: OAuthClientSettings, request: { state: string; codeChallenge: string; scopes: readonly string[]; loginHint: string | null }): Promise<string> {
+  if (settings.provider === 'microsoft') return microsoftAuthorizationUrl(settings, request);
+  return authorizationUrl(settings, request);
+}
+
+/** Builds the authorization URL by hand (RFC 6749 with PKCE S256); used for Google. */
 export function authorizationUrl(settings: OAuthClientSettings, request: { state: string; codeChallenge: string; scopes: readonly string[]; loginHint: string | null }): string {
   const base = settings.provider === 'google'
     ? `${trimSlash(settings.authorityUrl ?? googleAuthority)}/o/oauth2/v2/auth`
@@ -158,12 +167,14 @@ export class TokenEndpointError extends MailqueueError {
 }
 
 /**
- * Posts one grant to the token endpoint and returns the token set. A 429 with a short Retry-After
+ * Redeems one grant and returns the token set: Microsoft through MSAL (`microsoftTokenRequest`),
+ * Google by posting it to the token endpoint. A 429 with a short Retry-After
  * is waited out once; a longer one, 5xx and network errors are retryable ConnectionFailed.
  * `invalid_grant` becomes ReconnectRequired, an admin-approval error ConsentRequired, anything
  * else AuthenticationFailed. No message contains a token or the client secret.
  */
 export async function requestToken(settings: OAuthClientSettings, grant: Record<string, string>, now: () => number = Date.now): Promise<TokenSet> {
+  if (settings.provider === 'microsoft') return microsoftTokenRequest(settings, grant, now);
   const endpoint = tokenEndpoint(settings);
   const body = new URLSearchParams({ client_id: settings.clientId, client_secret: settings.clientSecret, ...grant });
 

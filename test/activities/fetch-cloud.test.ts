@@ -49,18 +49,19 @@ describe('Gmail and Graph through the fetch and send activities', () => {
   before(async () => {
     database = await startTestDatabase();
     oauth = await startFakeOAuthServer({ redirectUri, account: 'desk@example.com' });
+    process.env.MAILQUEUE_OAUTH_CA_FILE = oauth.caFile;
     gmail = await startFakeGmail({ emailAddress: 'desk@example.com' });
     graph = await startFakeGraph({ principal: 'desk@contoso.example' });
     graph.setTokenKind('application');
 
     await createIntegration(database.db, secretKey, { name: 'google', provider: 'google', tenant: null, clientId: oauth.clientId, clientSecret: oauth.clientSecret, redirectUri, authorityUrl: oauth.url, tokenUrl: `${oauth.url}/token`, apiUrl: gmail.rootUrl });
-    await createIntegration(database.db, secretKey, { name: 'contoso-app', provider: 'microsoft', tenant: 'contoso.example', clientId: oauth.clientId, clientSecret: oauth.clientSecret, redirectUri, authorityUrl: oauth.url, apiUrl: graph.baseUrl });
+    await createIntegration(database.db, secretKey, { name: 'contoso-app', provider: 'microsoft', tenant: 'contoso.example', clientId: oauth.clientId, clientSecret: oauth.clientSecret, redirectUri, authorityUrl: oauth.tlsUrl, apiUrl: graph.baseUrl });
 
     gmailQueue = await queueFrom({ title: 'Gmail desk', incoming: { protocol: 'gmail', integration: 'google', user: 'desk@example.com' }, outgoing: { useSameMethodAsIncoming: true } });
     tenantQueue = await queueFrom({ title: 'Tenant desk', incoming: { protocol: 'graph-tenant', integration: 'contoso-app', user: 'desk@contoso.example' }, outgoing: { useSameMethodAsIncoming: true } });
 
     const started = await startAuthorization({ db: database.db, secretKey, logger: testLogger }, gmailQueue, 'incoming');
-    const redirect = await fetch(started.url, { redirect: 'manual' });
+    const redirect = await oauth.openInBrowser(started.url);
     await completeAuthorization({ db: database.db, secretKey, logger: testLogger }, redirect.headers.get('location') ?? '');
   });
 
@@ -148,11 +149,11 @@ describe('Gmail and Graph through the fetch and send activities', () => {
   test('graph delegated sign-in fetches and sends', async () => {
     const delegated = await startFakeGraph({ principal: 'agent-desk@contoso.example' });
     try {
-      await createIntegration(database.db, secretKey, { name: 'contoso-delegated', provider: 'microsoft', tenant: 'contoso.example', clientId: oauth.clientId, clientSecret: oauth.clientSecret, redirectUri, authorityUrl: oauth.url, apiUrl: delegated.baseUrl });
+      await createIntegration(database.db, secretKey, { name: 'contoso-delegated', provider: 'microsoft', tenant: 'contoso.example', clientId: oauth.clientId, clientSecret: oauth.clientSecret, redirectUri, authorityUrl: oauth.tlsUrl, apiUrl: delegated.baseUrl });
       const queue = await queueFrom({ title: 'Delegated desk', incoming: { protocol: 'graph', integration: 'contoso-delegated', user: 'agent-desk@contoso.example' }, outgoing: { useSameMethodAsIncoming: true } });
       const started = await startAuthorization({ db: database.db, secretKey, logger: testLogger }, queue, 'incoming');
       assert.match(new URL(started.url).searchParams.get('scope') ?? '', /Mail\.ReadWrite/);
-      const redirect = await fetch(started.url, { redirect: 'manual' });
+      const redirect = await oauth.openInBrowser(started.url);
       await completeAuthorization({ db: database.db, secretKey, logger: testLogger }, redirect.headers.get('location') ?? '');
       delegated.addMessage(message('delegated-1', 'agent-desk@contoso.example'));
 

@@ -118,19 +118,20 @@ describe('interrupted sends settled through the provider sent mail', () => {
   before(async () => {
     database = await startTestDatabase();
     oauth = await startFakeOAuthServer({ redirectUri, account: 'desk@example.com' });
+    process.env.MAILQUEUE_OAUTH_CA_FILE = oauth.caFile;
     gmail = await startFakeGmail({ emailAddress: 'desk@example.com' });
     graph = await startFakeGraph({ principal: 'desk@contoso.example' });
     graph.setTokenKind('application');
 
     await createIntegration(database.db, secretKey, { name: 'google', provider: 'google', tenant: null, clientId: oauth.clientId, clientSecret: oauth.clientSecret, redirectUri, authorityUrl: oauth.url, tokenUrl: `${oauth.url}/token`, apiUrl: gmail.rootUrl });
-    await createIntegration(database.db, secretKey, { name: 'contoso-app', provider: 'microsoft', tenant: 'contoso.example', clientId: oauth.clientId, clientSecret: oauth.clientSecret, redirectUri, authorityUrl: oauth.url, apiUrl: graph.baseUrl });
+    await createIntegration(database.db, secretKey, { name: 'contoso-app', provider: 'microsoft', tenant: 'contoso.example', clientId: oauth.clientId, clientSecret: oauth.clientSecret, redirectUri, authorityUrl: oauth.tlsUrl, apiUrl: graph.baseUrl });
 
     gmailQueue = await queueFrom({ title: 'Gmail desk', incoming: { protocol: 'gmail', integration: 'google', user: 'desk@example.com' }, outgoing: { useSameMethodAsIncoming: true } });
     graphQueue = await queueFrom({ title: 'Tenant desk', incoming: { protocol: 'graph-tenant', integration: 'contoso-app', user: 'desk@contoso.example' }, outgoing: { useSameMethodAsIncoming: true } });
     await createUser(database.db, { alias: 'agent', email: 'agent@example.com', name: 'Agent' });
 
     const started = await startAuthorization({ db: database.db, secretKey, logger: testLogger }, gmailQueue, 'incoming');
-    const redirect = await fetch(started.url, { redirect: 'manual' });
+    const redirect = await oauth.openInBrowser(started.url);
     await completeAuthorization({ db: database.db, secretKey, logger: testLogger }, redirect.headers.get('location') ?? '');
   });
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 export const cliPath = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'client', 'main.js');
 
 /** Variables that must come from the test, never from the shell that runs it. */
-const mailqueueVariables = ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'MAILQUEUE_SECRET_KEY', 'MAILQUEUE_VAR_DIR', 'LOG_LEVEL'];
+const mailqueueVariables = ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'MAILQUEUE_SECRET_KEY', 'MAILQUEUE_VAR_DIR', 'MAILQUEUE_OAUTH_CA_FILE', 'LOG_LEVEL'];
 
 /**
  * Builds the environment for a CLI child process: the parent's, without any mailqueue

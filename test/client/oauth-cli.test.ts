@@ -29,7 +29,7 @@ describe('mailqueue oauth', () => {
     fake = await startFakeOAuthServer({ redirectUri });
     workDir = await mkdtemp(join(tmpdir(), 'mq-oauth-cli-'));
     await writeFile(join(workDir, 'secret.txt'), `${fake.clientSecret}\n`, { mode: 0o600 });
-    env = mailqueueEnvironment({ DATABASE_URL: database.url, MAILQUEUE_SECRET_KEY: secretHex });
+    env = mailqueueEnvironment({ DATABASE_URL: database.url, MAILQUEUE_SECRET_KEY: secretHex, MAILQUEUE_OAUTH_CA_FILE: fake.caFile });
   });
 
   after(async () => {
@@ -39,7 +39,7 @@ describe('mailqueue oauth', () => {
   });
 
   test('integrations add reads the secret from a file', async () => {
-    const added = await runCli(['oauth', 'integrations', 'add', '--name', 'contoso', '--provider', 'microsoft', '--tenant', 'contoso.example', '--client-id', fake.clientId, '--redirect-uri', redirectUri, '--client-secret-file', join(workDir, 'secret.txt'), '--authority-url', fake.url], env);
+    const added = await runCli(['oauth', 'integrations', 'add', '--name', 'contoso', '--provider', 'microsoft', '--tenant', 'contoso.example', '--client-id', fake.clientId, '--redirect-uri', redirectUri, '--client-secret-file', join(workDir, 'secret.txt'), '--authority-url', fake.tlsUrl], env);
     assert.equal(added.code, 0, added.stderr);
 
     const listed = await runCli(['oauth', 'integrations', 'list', '--json'], env);
@@ -82,7 +82,7 @@ describe('mailqueue oauth', () => {
     const { url, state } = JSON.parse(connect.stdout) as { url: string; state: string };
     assert.equal(new URL(url).searchParams.get('state'), state);
 
-    const location = (await fetch(url, { redirect: 'manual' })).headers.get('location') ?? '';
+    const location = (await fake.openInBrowser(url)).headers.get('location') ?? '';
     const callback = await runCli(['oauth', 'callback', location], env);
 
     assert.equal(callback.code, 0, callback.stderr);
@@ -96,7 +96,7 @@ describe('mailqueue oauth', () => {
     fake.requireAdminApproval = true;
     const connect = await runCli(['oauth', 'connect', '--queue', '5', '--json'], env);
     const { url } = JSON.parse(connect.stdout) as { url: string };
-    const location = (await fetch(url, { redirect: 'manual' })).headers.get('location') ?? '';
+    const location = (await fake.openInBrowser(url)).headers.get('location') ?? '';
 
     const callback = await runCli(['oauth', 'callback', location], env);
 
@@ -115,7 +115,7 @@ describe('mailqueue oauth', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
 
     const url = await waitFor('the sign-in URL', async () => /^\s+(http\S+)$/m.exec(stdout)?.[1], 15_000);
-    const location = (await fetch(url, { redirect: 'manual' })).headers.get('location') ?? '';
+    const location = (await fake.openInBrowser(url)).headers.get('location') ?? '';
     const page = await waitFor('the CLI listener', async () => fetch(location).then((response) => response.text()).catch(() => undefined), 10_000);
 
     assert.match(page, /received the sign-in/);

@@ -25,9 +25,10 @@ describe('IMAP XOAUTH2 against Dovecot', () => {
 
   before(async () => {
     fake = await startFakeOAuthServer({ redirectUri, account });
+    process.env.MAILQUEUE_OAUTH_CA_FILE = fake.caFile;
     server = await startTestDovecot([{ user: account, password: 'unused-password' }], { oauth2IntrospectionUrl: `${fake.url}/introspect` });
     database = await startTestDatabase();
-    await createIntegration(database.db, secretKey, { name: 'm365', provider: 'microsoft', tenant: 'example.com', clientId: fake.clientId, clientSecret: fake.clientSecret, redirectUri, authorityUrl: fake.url });
+    await createIntegration(database.db, secretKey, { name: 'm365', provider: 'microsoft', tenant: 'example.com', clientId: fake.clientId, clientSecret: fake.clientSecret, redirectUri, authorityUrl: fake.tlsUrl });
     const { config, errors } = validateQueueConfig({
       title: 'XOAUTH2',
       incoming: { protocol: 'imap-oauth2', provider: 'microsoft', integration: 'm365', host: server.dovecot.host, port: server.dovecot.imapPort, ssl: false, user: account },
@@ -49,7 +50,7 @@ describe('IMAP XOAUTH2 against Dovecot', () => {
   const settings = (accessToken: string) => ({ host: server.dovecot.host, port: server.dovecot.imapPort, user: account, password: '', accessToken, ssl: false, sslTrusted: false });
 
   test('live token logs in', async () => {
-    const tokens = await requestToken({ provider: 'microsoft', tenant: 'example.com', clientId: fake.clientId, clientSecret: fake.clientSecret, redirectUri, authorityUrl: fake.url, tokenUrl: null }, { grant_type: 'client_credentials', scope: 'mail' });
+    const tokens = await requestToken({ provider: 'microsoft', tenant: 'example.com', clientId: fake.clientId, clientSecret: fake.clientSecret, redirectUri, authorityUrl: fake.tlsUrl, tokenUrl: null }, { grant_type: 'client_credentials', scope: 'mail' });
     const mailbox = await connectImap(settings(tokens.accessToken), testLogger);
     try {
       const folder = await mailbox.openFolder('INBOX');
@@ -66,7 +67,7 @@ describe('IMAP XOAUTH2 against Dovecot', () => {
 
   test('fetch activity signs in with the stored connection', async () => {
     const started = await startAuthorization({ db: database.db, secretKey, logger: testLogger }, queue, 'incoming');
-    const redirect = await fetch(started.url, { redirect: 'manual' });
+    const redirect = await fake.openInBrowser(started.url);
     await completeAuthorization({ db: database.db, secretKey, logger: testLogger }, redirect.headers.get('location') ?? '');
 
     const result = await fetchNewMail({ db: database.db, secretKey: () => secretKey, connectImap, logger: testLogger }, queue.id);

@@ -28,8 +28,8 @@ function capturingLogger() {
 }
 
 /** Opens the authorization URL like a browser would and returns where the fake redirected it. */
-async function signIn(url: string): Promise<string> {
-  const response = await fetch(url, { redirect: 'manual' });
+async function signIn(fake: FakeOAuthServer, url: string): Promise<string> {
+  const response = await fake.openInBrowser(url);
   assert.equal(response.status, 302, `authorize answered ${response.status}: ${await response.text()}`);
   const location = response.headers.get('location');
   assert.ok(location);
@@ -51,7 +51,8 @@ describe('OAuth2 connection', () => {
   before(async () => {
     database = await startTestDatabase();
     fake = await startFakeOAuthServer({ redirectUri });
-    await createIntegration(database.db, secretKey, { name: 'contoso', provider: 'microsoft', tenant: 'contoso.example', clientId: fake.clientId, clientSecret: fake.clientSecret, redirectUri, authorityUrl: fake.url });
+    process.env.MAILQUEUE_OAUTH_CA_FILE = fake.caFile;
+    await createIntegration(database.db, secretKey, { name: 'contoso', provider: 'microsoft', tenant: 'contoso.example', clientId: fake.clientId, clientSecret: fake.clientSecret, redirectUri, authorityUrl: fake.tlsUrl });
     const validated = validateQueueConfig({
       title: 'Microsoft 365 support',
       incoming: { protocol: 'imap-oauth2', provider: 'microsoft', integration: 'contoso', host: '127.0.0.1', port: 1993, user: 'support@example.com' },
@@ -67,6 +68,18 @@ describe('OAuth2 connection', () => {
     await database?.stop();
   });
 
+  test('microsoft http authority is rejected', async () => {
+    await assert.rejects(
+      createIntegration(database.db, secretKey, { name: 'plain', provider: 'microsoft', tenant: 'contoso.example', clientId: fake.clientId, clientSecret: fake.clientSecret, redirectUri, authorityUrl: fake.url }),
+      (error: unknown) => {
+        assert.ok(error instanceof MailqueueError);
+        assert.equal(error.type, FailureType.InvalidConfiguration);
+        assert.match(error.message, /MSAL requires https/);
+        return true;
+      },
+    );
+  });
+
   test('queue without sign-in asks for connect', async () => {
     await assert.rejects(tokenProviderForQueue(deps(), queue, 'incoming'), (error: unknown) => error instanceof MailqueueError && error.type === FailureType.ReconnectRequired && /oauth connect --queue/.test(error.message));
   });
@@ -79,7 +92,7 @@ describe('OAuth2 connection', () => {
     assert.match(url.searchParams.get('scope') ?? '', /IMAP\.AccessAsUser\.All/);
     assert.equal(url.pathname, '/contoso.example/oauth2/v2.0/authorize');
 
-    const connection = await completeAuthorization(deps(), await signIn(started.url));
+    const connection = await completeAuthorization(deps(), await signIn(fake, started.url));
 
     assert.equal(connection.state, 'connected');
     assert.equal(connection.accountAddress, 'support@example.com');
@@ -91,7 +104,7 @@ describe('OAuth2 connection', () => {
 
   test('callback with a used state is refused', async () => {
     const started = await startAuthorization(deps(), queue, 'incoming');
-    const callback = await signIn(started.url);
+    const callback = await signIn(fake, started.url);
     await completeAuthorization(deps(), callback);
 
     await assert.rejects(completeAuthorization(deps(), callback), /no authorization in progress/);
@@ -155,7 +168,7 @@ describe('OAuth2 connection', () => {
     assert.equal(fake.grants.length, grantsBefore, 'a degraded connection does not ask the provider again');
 
     const started = await startAuthorization(deps(), queue, 'incoming');
-    const reconnected = await completeAuthorization(deps(), await signIn(started.url));
+    const reconnected = await completeAuthorization(deps(), await signIn(fake, started.url));
     assert.equal(reconnected.state, 'connected');
     assert.equal(reconnected.degradedSince, null);
     assert.ok(fake.isActiveAccessToken(await (await tokenProviderForQueue(deps(), queue, 'incoming')).getAccessToken()));
@@ -165,12 +178,12 @@ describe('OAuth2 connection', () => {
     fake.requireAdminApproval = true;
     const started = await startAuthorization(deps(), queue, 'incoming');
 
-    await assert.rejects(completeAuthorization(deps(), await signIn(started.url)), (error: unknown) => {
+    await assert.rejects(completeAuthorization(deps(), await signIn(fake, started.url)), (error: unknown) => {
       assert.ok(error instanceof MailqueueError);
       assert.equal(error.type, FailureType.ConsentRequired);
       assert.match(error.message, /AADSTS65001/);
       assert.match(error.message, /https:\/\/outlook\.office\.com\/IMAP\.AccessAsUser\.All/);
-      assert.match(error.message, new RegExp(`${fake.url}/contoso\\.example/v2\\.0/adminconsent\\?client_id=${fake.clientId}`));
+      assert.match(error.message, new RegExp(`${fake.tlsUrl}/contoso\\.example/v2\\.0/adminconsent\\?client_id=${fake.clientId}`));
       return true;
     });
   });

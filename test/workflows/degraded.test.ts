@@ -71,7 +71,7 @@ describe('degraded OAuth2 queue', () => {
 
   async function connect(): Promise<void> {
     const started = await startAuthorization(connectDeps(), queue, 'incoming');
-    const redirect = await fetch(started.url, { redirect: 'manual' });
+    const redirect = await fake.openInBrowser(started.url);
     await completeAuthorization(connectDeps(), redirect.headers.get('location') ?? '');
   }
 
@@ -79,6 +79,7 @@ describe('degraded OAuth2 queue', () => {
     database = await startTestDatabase();
     temporal = await startTestTemporal();
     fake = await startFakeOAuthServer({ redirectUri, account });
+    process.env.MAILQUEUE_OAUTH_CA_FILE = fake.caFile;
     mail = await startTestDovecot([{ user: account, password: 'unused-Pw-3c1d' }], { oauth2IntrospectionUrl: `${fake.url}/introspect` });
     // The first worker of the process installs the SDK runtime logger, so workflow log lines land here too.
     const worker = await createWorker({ temporalAddress: temporal.address, namespace: 'default', db: database.db, secretKey, logger: workerLogger });
@@ -88,7 +89,7 @@ describe('degraded OAuth2 queue', () => {
       await running;
     };
 
-    await createIntegration(database.db, secretKey, { name: 'tenant', provider: 'microsoft', tenant: 'example.com', clientId: fake.clientId, clientSecret: fake.clientSecret, redirectUri, authorityUrl: fake.url });
+    await createIntegration(database.db, secretKey, { name: 'tenant', provider: 'microsoft', tenant: 'example.com', clientId: fake.clientId, clientSecret: fake.clientSecret, redirectUri, authorityUrl: fake.tlsUrl });
     const { config, errors } = validateQueueConfig({
       number: queueNumber,
       title: 'OAuth2 desk',

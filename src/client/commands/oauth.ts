@@ -94,7 +94,7 @@ export function registerOAuthCommands(program: Command, run: (action: (context: 
     .requiredOption('--redirect-uri <uri>', 'redirect URI registered for the app, e.g. http://127.0.0.1:8765/oauth/callback')
     .option('--tenant <tenant>', 'Microsoft tenant id or domain (required for microsoft)')
     .option('--client-secret-file <path>', 'file holding the client secret')
-    .option('--authority-url <url>', 'replace the sign-in authority (tests and sovereign clouds)')
+    .option('--authority-url <url>', 'replace the sign-in authority (tests and sovereign clouds), https for Microsoft')
     .option('--token-url <url>', 'replace the token endpoint')
     .option('--api-url <url>', 'replace the Gmail or Graph API base URL')
     .option('--json', 'print the integration as JSON')
