@@ -56,6 +56,24 @@ export async function createCategory(db: Knex, input: { name: string; descriptio
   });
 }
 
+/** Result of `ensureCategory`: the stored name, and whether it was created, found as given, or found in another letter case. */
+export type EnsuredCategory = { name: string; outcome: 'created' | 'existing' | 'other-case' };
+
+/**
+ * Makes sure a category named `name` exists, inside the caller's transaction, so a queue
+ * can name a category that was not created yet. Names compare without regard to letter case,
+ * as in createCategory: when "billing" is requested and "Billing" exists, "Billing" is
+ * returned and nothing is inserted. Otherwise the exact name is inserted (on conflict, nothing).
+ */
+export async function ensureCategory(trx: Knex.Transaction, name: string): Promise<EnsuredCategory> {
+  await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', ['mailqueue:categories']);
+  const existing: { name: string } | undefined = await trx('categories').whereRaw('lower(name) = lower(?)', [name]).orderByRaw('name = ? DESC', [name]).first('name');
+  if (existing) return { name: existing.name, outcome: existing.name === name ? 'existing' : 'other-case' };
+
+  await trx('categories').insert({ name, description: '' }).onConflict('name').ignore();
+  return { name, outcome: 'created' };
+}
+
 /** Lists categories ordered by name. */
 export async function listCategories(db: Knex): Promise<CategoryRecord[]> {
   const rows: CategoryRow[] = await db('categories').orderBy('name').select('*');

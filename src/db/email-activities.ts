@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { planOffers, type DispatchCandidate } from '../domain/dispatch.js';
+import { activitiesNoAgentMayWork, planOffers, type DispatchCandidate, type WaitingActivity } from '../domain/dispatch.js';
 import { FailureType, MailqueueError } from '../errors.js';
 
 /**
@@ -217,7 +217,7 @@ export async function expireOffers(db: Knex, queueId: number, at: Date): Promise
     .update({ state: 'waiting', agent_user_id: null, offer_id: null, offered_at: null, offer_expires_at: null });
 }
 
-export type OfferOutcome = 'offered' | 'taken' | 'agent-unavailable';
+export type OfferOutcome = 'offered' | 'taken' | 'agent-unavailable' | 'category-not-granted';
 
 export interface OfferRequest {
   activityId: number;
@@ -229,10 +229,12 @@ export interface OfferRequest {
 }
 
 /**
- * Offers one waiting activity to one agent, in one transaction: only if the activity is
- * still waiting and the agent (row locked) is ready, out of wrap-up, logged in to the
- * activity's queue, still allowed on it, and below capacity. 'taken': someone else got the
- * activity first; 'agent-unavailable': the agent cannot take it now.
+ * Offers one waiting activity to one agent, in one transaction. The activity must still be
+ * waiting. The agent (row locked) must be ready, out of wrap-up, logged in to the activity's
+ * queue, still allowed on it, below capacity, and granted the ticket's category if it has one.
+ * 'taken': someone else got the activity first. 'agent-unavailable': the agent cannot take it
+ * now. 'category-not-granted': the agent lacks the category right, for example because it was
+ * revoked after planning.
  */
 export async function offerActivity(db: Knex, request: OfferRequest): Promise<OfferOutcome> {
   return db.transaction(async (trx) => {
@@ -251,6 +253,13 @@ export async function offerActivity(db: Knex, request: OfferRequest): Promise<Of
       .where({ 'l.user_id': request.userId, 'l.queue_id': activity.queue_id })
       .first('l.queue_id');
     if (!loggedIn) return 'agent-unavailable';
+
+    // The right is locked (FOR SHARE), so a revocation waits for this offer to commit and then applies.
+    const ticket: { category: string | null } = await trx('tickets').join('email_activities as a', 'a.ticket_id', 'tickets.id').where('a.id', request.activityId).first('tickets.category');
+    if (ticket.category !== null) {
+      const granted = await trx('user_category_rights').where({ user_id: request.userId, category: ticket.category }).forShare().first('user_id');
+      if (!granted) return 'category-not-granted';
+    }
 
     const busy = await trx('email_activities').where({ agent_user_id: request.userId }).whereIn('state', ['offered', 'open']).count<{ count: string }>('id as count').first();
     if (Number(busy?.count ?? 0) >= agent.capacity) return 'agent-unavailable';
@@ -280,9 +289,10 @@ interface CandidateRow {
   wrap_up_until: Date | null;
   idle_since: Date | null;
   busy: string | number;
+  categories: string[];
 }
 
-/** Reads the state of the agents logged in to the queue and still allowed on it. */
+/** Reads the state and granted categories of the agents logged in to the queue and still allowed on it. */
 export async function readDispatchCandidates(db: Knex, queueId: number): Promise<DispatchCandidate[]> {
   const rows: CandidateRow[] = await db('agent_states as s')
     .join('agent_queue_logins as l', 'l.user_id', 's.user_id')
@@ -298,6 +308,7 @@ export async function readDispatchCandidates(db: Knex, queueId: number): Promise
       's.wrap_up_until',
       's.idle_since',
       db.raw(`(SELECT count(*) FROM email_activities e WHERE e.agent_user_id = s.user_id AND e.state IN ('offered', 'open')) AS busy`),
+      db.raw(`ARRAY(SELECT r.category FROM user_category_rights r WHERE r.user_id = s.user_id ORDER BY r.category) AS categories`),
     );
   return rows.map((row) => ({
     userId: row.user_id,
@@ -306,6 +317,7 @@ export async function readDispatchCandidates(db: Knex, queueId: number): Promise
     busy: Number(row.busy),
     wrapUpUntil: row.wrap_up_until?.getTime() ?? null,
     idleSince: row.idle_since?.getTime() ?? null,
+    categories: row.categories,
   }));
 }
 
@@ -322,8 +334,9 @@ export interface DispatchResult {
 /**
  * Runs one dispatch round for a queue at `at` (the workflow's clock). Expired offers go back
  * to waiting. Then, unless the queue is closed (`open === false`), waiting activities are
- * offered to the free agents, longest idle first. `dispatchKey` names the round, so a retried
- * round finds the offers its first attempt committed.
+ * offered to the free agents, longest idle first, each only to agents granted its ticket's
+ * category. An activity that no logged-in agent may work is logged once per round and stays
+ * waiting. `dispatchKey` names the round, so a retried round finds the offers its first attempt committed.
  */
 export async function dispatchQueue(db: Knex, queueId: number, at: Date, open: boolean | null, dispatchKey: string, logger: Logger): Promise<DispatchResult> {
   const expired = await expireOffers(db, queueId, at);
@@ -331,8 +344,19 @@ export async function dispatchQueue(db: Knex, queueId: number, at: Date, open: b
 
   if (open !== false) {
     const queue: { offer_timeout_seconds: number } | undefined = await db('queues').where({ id: queueId }).first('offer_timeout_seconds');
-    const waitingIds: Array<{ id: number }> = await db('email_activities').where({ queue_id: queueId, state: 'waiting' }).orderBy('created_at').orderBy('id').limit(DISPATCH_BATCH_SIZE).select('id');
-    const plan = planOffers(waitingIds.map((row) => row.id), await readDispatchCandidates(db, queueId), at.getTime());
+    const waiting: WaitingActivity[] = await db('email_activities as a')
+      .join('tickets as t', 't.id', 'a.ticket_id')
+      .where({ 'a.queue_id': queueId, 'a.state': 'waiting' })
+      .orderBy('a.created_at')
+      .orderBy('a.id')
+      .limit(DISPATCH_BATCH_SIZE)
+      .select('a.id', 't.category');
+    const candidates = await readDispatchCandidates(db, queueId);
+    for (const activity of activitiesNoAgentMayWork(waiting, candidates)) {
+      logger.info({ queueId, activityId: activity.id, category: activity.category }, 'waiting activity has no logged-in agent with its category right');
+    }
+
+    const plan = planOffers(waiting, candidates, at.getTime());
     for (const [activityId, userId] of plan) {
       const outcome = await offerActivity(db, { activityId, userId, offerId: `${dispatchKey}:${activityId}`, at, timeoutSeconds: queue?.offer_timeout_seconds ?? 60 });
       logger.info({ queueId, activityId, userId, outcome }, 'offer decided');

@@ -13,6 +13,8 @@ import {
 import type { RateLimit } from '../domain/rate-limit.js';
 import type { TemplateKind } from '../domain/templates.js';
 import { FailureType, MailqueueError } from '../errors.js';
+import { ensureCategory } from './categories.js';
+import { logger } from '../logger.js';
 import { decryptSecret, encryptSecret } from '../secrets.js';
 import type { AccessTokenProvider } from '../mail/access-token.js';
 import type { ImapConnectionSettings } from '../mail/incoming.js';
@@ -495,6 +497,20 @@ function settingsColumns(config: QueueConfig, incoming: StoredIncoming, outgoing
 }
 
 /**
+ * Returns the category name a queue stores for `requested`, creating the category when none
+ * of that name exists, so rights can be granted on every queue's category. A name that exists
+ * in another letter case is replaced by the existing one. Runs in the queue's transaction.
+ */
+async function resolveCategory(trx: Knex.Transaction, requested: string | null, queueNumber: number): Promise<string | null> {
+  if (requested === null) return null;
+
+  const ensured = await ensureCategory(trx, requested);
+  if (ensured.outcome === 'created') logger.info({ queueNumber, category: ensured.name }, 'category created for queue');
+  if (ensured.outcome === 'other-case') logger.info({ queueNumber, requested, category: ensured.name }, 'queue category uses existing name in other letter case');
+  return ensured.name;
+}
+
+/**
  * Creates a queue and its encrypted passwords (IMAP, and SMTP when the outgoing server has
  * a login) in one transaction. Template and time-group names are resolved to ids here.
  *
@@ -525,13 +541,14 @@ export async function createQueue(db: Knex, secretKey: Buffer, config: QueueConf
 
     const incoming = storedIncoming(config, incomingCredentialId, references.incoming_integration_id ?? null);
     const outgoing = storedOutgoing(config, outgoingCredentialId, references.outgoing_integration_id ?? null);
+    const category = await resolveCategory(trx, config.category, number);
 
     const [row] = await trx('queues')
       .insert({
         type: QUEUE_TYPE_EMAIL,
         number,
         active: config.active,
-        ...settingsColumns(config, incoming, outgoing, references),
+        ...settingsColumns({ ...config, category }, incoming, outgoing, references),
       })
       .returning<QueueRow[]>('*');
     return toRecord(row);
@@ -574,10 +591,11 @@ export async function updateQueue(db: Knex, secretKey: Buffer, number: number, c
 
     const incoming = storedIncoming(config, incomingCredentialId, references.incoming_integration_id ?? null);
     const outgoing = storedOutgoing(config, outgoingCredentialId, references.outgoing_integration_id ?? null);
+    const category = await resolveCategory(trx, config.category, number);
 
     const [row] = await trx('queues')
       .where({ id: current.id })
-      .update({ ...settingsColumns(config, incoming, outgoing, references), updated_at: trx.fn.now() })
+      .update({ ...settingsColumns({ ...config, category }, incoming, outgoing, references), updated_at: trx.fn.now() })
       .returning<QueueRow[]>('*');
 
     if (previousOutgoingCredentialId !== null && outgoingCredentialId !== previousOutgoingCredentialId) {

@@ -7,9 +7,11 @@ import { findViewForUser } from './views.js';
 
 /**
  * The one place category rights are applied. A user sees a ticket when its category is
- * one they were granted; tickets without a category are seen by admins only. Inactive
- * users see nothing. Rights are read from the database on every call, so a grant or a
- * revocation applies to the next request.
+ * one they were granted. Admins also see tickets without a category. An agent also sees an
+ * uncategorised ticket while an email activity on it is offered to or open with them.
+ * Inactive users see nothing.
+ * Rights are read from the database on every call, so a grant or a revocation applies to
+ * the next request.
  */
 
 /** The requesting user. Role, active flag and categories are reloaded from the database on every call. */
@@ -23,6 +25,8 @@ export interface UserRights {
   role: UserRole;
   active: boolean;
   categories: string[];
+  /** Uncategorised tickets with an email activity offered to or open with the user, ascending. */
+  activityTicketIds: number[];
 }
 
 /** A ticket as listed to a user who may see it. */
@@ -116,7 +120,10 @@ function toVisibleTicket(row: TicketAccessRow): VisibleTicket {
   };
 }
 
-/** Loads a user's role, active flag and granted categories in one query; null when the user does not exist. */
+/**
+ * Loads a user's role, active flag and granted categories, and the uncategorised tickets of
+ * the email activities offered to or open with them. Returns null when the user does not exist.
+ */
 export async function loadUserRights(db: Knex, userId: number): Promise<UserRights | null> {
   const row: { role: UserRole; active: boolean; categories: string[] } | undefined = await db('users')
     .leftJoin('user_category_rights as rights', 'rights.user_id', 'users.id')
@@ -127,18 +134,27 @@ export async function loadUserRights(db: Knex, userId: number): Promise<UserRigh
       'users.active',
       db.raw(`coalesce(array_agg(rights.category ORDER BY rights.category) FILTER (WHERE rights.category IS NOT NULL), '{}') AS categories`),
     );
-  return row === undefined ? null : { userId, role: row.role, active: row.active, categories: row.categories };
+  if (row === undefined) return null;
+
+  const activityTickets: Array<{ ticket_id: string | number }> = await db('email_activities as a')
+    .join('tickets', 'tickets.id', 'a.ticket_id')
+    .where('a.agent_user_id', userId)
+    .whereIn('a.state', ['offered', 'open'])
+    .whereNull('tickets.category')
+    .orderBy('a.ticket_id')
+    .select('a.ticket_id');
+  return { userId, role: row.role, active: row.active, categories: row.categories, activityTicketIds: activityTickets.map((activity) => Number(activity.ticket_id)) };
 }
 
 /** True when the rights let the user see anything at all; saves a query that would return nothing. */
 function seesAnything(rights: UserRights | null): rights is UserRights {
-  return rights !== null && rights.active && (rights.categories.length > 0 || rights.role === 'admin');
+  return rights !== null && rights.active && (rights.categories.length > 0 || rights.role === 'admin' || rights.activityTicketIds.length > 0);
 }
 
 /**
  * Restricts a query that has `tickets` in it to the tickets the rights allow. The granted
- * categories are bound as values, not as a subquery, so the planner can estimate how
- * selective they are and pick the category indexes.
+ * categories and the activity tickets are bound as values, not as subqueries, so the planner
+ * can estimate how selective they are and combine the category index with the primary key.
  */
 function restrictToRights(query: Knex.QueryBuilder, rights: UserRights): Knex.QueryBuilder {
   if (rights.role === 'admin') {
@@ -147,7 +163,10 @@ function restrictToRights(query: Knex.QueryBuilder, rights: UserRights): Knex.Qu
       where.orWhereNull('tickets.category');
     });
   }
-  return query.whereIn('tickets.category', rights.categories);
+  return query.where((where) => {
+    where.whereIn('tickets.category', rights.categories);
+    if (rights.activityTicketIds.length > 0) where.orWhereIn('tickets.id', rights.activityTicketIds);
+  });
 }
 
 /** Adds a view's filters to a tickets query; "me" among the owners means `viewerId`. */

@@ -41,6 +41,26 @@ async function count(db: Knex, table: string, where: Record<string, unknown>, st
   return Number(row?.count ?? 0);
 }
 
+/** Returns the thread rule of each incoming message of the queue, oldest first, per ticket id. */
+async function incomingThreading(db: Knex, queueId: number): Promise<Map<number, Array<string | null>>> {
+  const rows: Array<{ ticket_id: number; thread_rule: string | null }> = await db('messages')
+    .where({ queue_id: queueId, direction: 'incoming' })
+    .whereNotNull('ticket_id')
+    .orderBy('id')
+    .select('ticket_id', 'thread_rule');
+  const byTicket = new Map<number, Array<string | null>>();
+  for (const row of rows) byTicket.set(row.ticket_id, [...(byTicket.get(row.ticket_id) ?? []), row.thread_rule]);
+  return byTicket;
+}
+
+/** Describes how many messages a ticket contains and by which thread rule the later ones joined it. */
+function describeThreading(rules: Array<string | null>): string {
+  if (rules.length <= 1) return `${rules.length} message`;
+
+  const joined = rules.slice(1).map((rule) => rule ?? 'unknown rule');
+  return `${rules.length} messages: the later ${joined.length === 1 ? 'one' : joined.length} joined this ticket as a reply (${[...new Set(joined)].join(', ')})`;
+}
+
 /**
  * Shows a newcomer mail becoming tickets. It starts a throwaway Dovecot and a local
  * SMTP sink, creates a queue for the mailbox with an auto-response template, delivers
@@ -95,7 +115,11 @@ export async function runDemo(options: { db: Knex; client: Client; secretKey: Bu
       const tickets = (await listTickets(db, { queueId: queue.id })).reverse();
       const held = await count(db, 'messages', { queue_id: queue.id }, ['held', 'duplicate', 'own']);
       process.stdout.write(`\nQueue ${queue.number} turned ${files.length} messages into ${tickets.length} tickets${held > 0 ? ` (${held} held: bin/mailqueue tickets held --queue ${queue.number})` : ''}:\n`);
-      for (const ticket of tickets) process.stdout.write(`  ${ticket.number}  ${ticket.title}  (${ticket.requesterAddress ?? 'no address'})\n`);
+      const threading = await incomingThreading(db, queue.id);
+      for (const ticket of tickets) {
+        process.stdout.write(`  ${ticket.number}  ${ticket.title}  (${ticket.requesterAddress ?? 'no address'})\n`);
+        process.stdout.write(`        ${describeThreading(threading.get(ticket.id) ?? [])}\n`);
+      }
 
       process.stdout.write(`\nAuto-responses sent (caught by a local SMTP sink):\n`);
       for (const mail of sink.mails) process.stdout.write(`  to ${mail.to.join(', ')}: ${mail.subject}\n`);

@@ -51,6 +51,8 @@ const MAX_FETCH_BATCHES_PER_CYCLE = 20;
 const ROUTING_PATCH = 'email-routing-rules';
 /** Patch id of email activities and their dispatch to agents, so older runs keep replaying. */
 const EMAIL_ACTIVITIES_PATCH = 'email-activities';
+/** Patch id of marking a deleted queue's workflow inactive as it ends, so runs that ended before it keep replaying. */
+const DELETED_QUEUE_INACTIVE_PATCH = 'deleted-queue-inactive';
 /** Maximum wait after repeated failures, in milliseconds. */
 const MAX_ERROR_BACKOFF_MS = 30 * 60 * 1000;
 /** Failure type of a rejected OAuth2 grant (src/errors.ts); only reconnecting the mailbox fixes it. */
@@ -165,9 +167,16 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
     dispatch: dispatchState,
   }));
 
+  /** Sets QueueActive to false as the workflow ends for a deleted queue, so `QueueActive = false` finds it. */
+  const markQueueGone = (): void => {
+    active = false;
+    if (patched(DELETED_QUEUE_INACTIVE_PATCH)) upsertSearchAttributes([{ key: queueActiveKey, value: false }]);
+  };
+
   const initial = await reloadSettings(input.queueId);
   if (initial === null) {
     log.info('queue does not exist; workflow ends', { queueId: input.queueId });
+    markQueueGone();
     return;
   }
   let settings: QueueRuntimeSettings = initial;
@@ -253,6 +262,7 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
       const reloaded = await reloadSettings(input.queueId);
       if (reloaded === null) {
         log.info('queue no longer exists; workflow ends', { queueId: input.queueId });
+        markQueueGone();
         return;
       }
       settings = reloaded;
@@ -348,6 +358,7 @@ export async function emailQueueWorkflow(input: QueueWorkflowInput): Promise<voi
       const failure = describeFailure(error);
       if (failure.type === 'QueueNotFound') {
         log.info('queue no longer exists; workflow ends', { queueId: input.queueId });
+        markQueueGone();
         return;
       }
       counters.failedCycles += 1;

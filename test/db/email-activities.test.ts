@@ -9,10 +9,14 @@ import {
   dispatchQueue,
   findActivity,
   offerActivity,
+  readDispatchCandidates,
   setActivityStatuses,
 } from '../../src/db/email-activities.js';
 import { allowQueueAgent } from '../../src/db/queue-agents.js';
-import { createUser } from '../../src/db/users.js';
+import { createUser, grantCategory, revokeCategory } from '../../src/db/users.js';
+import { planOffers } from '../../src/domain/dispatch.js';
+import { pino } from 'pino';
+
 import { startTestDatabase, testLogger, type TestDatabase } from '../support/environment.js';
 
 const AT = new Date('2026-03-02T10:00:00Z');
@@ -32,9 +36,9 @@ describe('email activities in the database', () => {
     return row.id;
   }
 
-  async function makeTicket(queueId: number): Promise<number> {
+  async function makeTicket(queueId: number, category: string | null = null): Promise<number> {
     ticketNumber += 1;
-    const [row] = await db()('tickets').insert({ number: ticketNumber, queue_id: queueId, title: `Ticket ${ticketNumber}` }).returning<Array<{ id: number }>>('id');
+    const [row] = await db()('tickets').insert({ number: ticketNumber, queue_id: queueId, title: `Ticket ${ticketNumber}`, category }).returning<Array<{ id: number }>>('id');
     return row.id;
   }
 
@@ -65,8 +69,8 @@ describe('email activities in the database', () => {
     return user.id;
   }
 
-  async function waitingActivity(queueId: number): Promise<number> {
-    const ticketId = await makeTicket(queueId);
+  async function waitingActivity(queueId: number, category: string | null = null): Promise<number> {
+    const ticketId = await makeTicket(queueId, category);
     await makeMessage(queueId, ticketId);
     await createActivitiesForQueue(db(), queueId, testLogger);
     const row: { id: number } = await db()('email_activities').where({ ticket_id: ticketId }).first('id');
@@ -356,6 +360,82 @@ describe('email activities in the database', () => {
       assert.equal(first.offered, 1);
       assert.equal(retried.offered, 1);
       assert.equal(retried.waiting, 1);
+    });
+  });
+
+  describe('category rights', () => {
+    let queueId: number;
+    let round = 0;
+    const dispatch = () => {
+      round += 1;
+      return dispatchQueue(db(), queueId, AT, null, `rights:${round}`, testLogger);
+    };
+
+    before(async () => {
+      queueId = await makeQueue(9, { offer_timeout_seconds: 30 });
+      await db()('categories').insert([{ name: 'Billing' }, { name: 'Demo' }]);
+    });
+
+    test('agent without the right is not offered', async () => {
+      const billing = await makeAgent('billing-only', [queueId]);
+      await grantCategory(db(), billing, 'Billing');
+      const activityId = await waitingActivity(queueId, 'Demo');
+
+      const lines: string[] = [];
+      const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+      const result = await dispatchQueue(db(), queueId, AT, null, 'rights:none', logger);
+
+      assert.equal(result.offered, 0);
+      assert.equal((await findActivity(db(), activityId))?.state, 'waiting');
+      const notices = lines.map((line) => JSON.parse(line) as { msg: string; queueId: number; activityId: number; category: string }).filter((entry) => entry.activityId === activityId && entry.msg.includes('no logged-in agent'));
+      assert.equal(notices.length, 1);
+      assert.equal(notices[0].queueId, queueId);
+      assert.equal(notices[0].category, 'Demo');
+      assert.equal(await offerActivity(db(), { activityId, userId: billing, offerId: 'rights:direct', at: AT, timeoutSeconds: 30 }), 'category-not-granted');
+
+      await saveAgentState(db(), { userId: billing, capacity: 1, ready: false, pauseReason: 'done', wrapUpUntilMs: null, idleSinceMs: null, queueIds: [] });
+      await db()('email_activities').where({ id: activityId }).update({ state: 'closed', closed_at: AT });
+    });
+
+    test('agent with the right is offered', async () => {
+      const demo = await makeAgent('demo-right', [queueId]);
+      await grantCategory(db(), demo, 'Demo');
+      const activityId = await waitingActivity(queueId, 'Demo');
+
+      const result = await dispatch();
+      assert.equal(result.offered, 1);
+      const activity = await findActivity(db(), activityId);
+      assert.equal(activity?.state, 'offered');
+      assert.equal(activity?.agentUserId, demo);
+
+      await saveAgentState(db(), { userId: demo, capacity: 1, ready: false, pauseReason: 'done', wrapUpUntilMs: null, idleSinceMs: null, queueIds: [] });
+      await db()('email_activities').where({ id: activityId }).update({ state: 'closed', closed_at: AT });
+    });
+
+    test('uncategorised activity goes to any agent', async () => {
+      const plain = await makeAgent('no-rights', [queueId]);
+      const activityId = await waitingActivity(queueId, null);
+
+      assert.equal((await dispatch()).offered, 1);
+      assert.equal((await findActivity(db(), activityId))?.agentUserId, plain);
+
+      await saveAgentState(db(), { userId: plain, capacity: 1, ready: false, pauseReason: 'done', wrapUpUntilMs: null, idleSinceMs: null, queueIds: [] });
+      await db()('email_activities').where({ id: activityId }).update({ state: 'closed', closed_at: AT });
+    });
+
+    test('right revoked after planning is respected', async () => {
+      const revoked = await makeAgent('revoked', [queueId]);
+      await grantCategory(db(), revoked, 'Demo');
+      const activityId = await waitingActivity(queueId, 'Demo');
+
+      const plan = planOffers([{ id: activityId, category: 'Demo' }], await readDispatchCandidates(db(), queueId), AT.getTime());
+      assert.deepEqual(plan, [[activityId, revoked]]);
+      assert.equal(await revokeCategory(db(), revoked, 'Demo'), true);
+
+      assert.equal(await offerActivity(db(), { activityId, userId: revoked, offerId: 'rights:revoked', at: AT, timeoutSeconds: 30 }), 'category-not-granted');
+      const activity = await findActivity(db(), activityId);
+      assert.equal(activity?.state, 'waiting');
+      assert.equal(activity?.agentUserId, null);
     });
   });
 });

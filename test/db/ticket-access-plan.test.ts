@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Knex } from 'knex';
 import type pg from 'pg';
 
-import { listVisibleTickets, type TicketListOptions } from '../../src/db/ticket-access.js';
+import { findVisibleTicket, listVisibleTickets, type TicketListOptions } from '../../src/db/ticket-access.js';
 import { createUser, grantCategory, type UserRecord } from '../../src/db/users.js';
 import { createView, shareView } from '../../src/db/views.js';
 import { startTestDatabase, type TestDatabase } from '../support/environment.js';
@@ -108,5 +108,17 @@ describe('ticket listing plans', () => {
 
   test('admin restriction with uncategorised tickets uses an index', async () => {
     assertTicketsByIndex(await planOf(database.db, admin, { filters: { statuses: ['open'] } }));
+  });
+
+  test('agent activity ticket uses an index', async () => {
+    const db = database.db;
+    // Ticket 97 has no category, so only the activity lets the agent see it.
+    const ticket: { id: number; queue_id: number } = await db('tickets').where({ number: 97 }).first('id', 'queue_id');
+    await db('email_activities').insert({ queue_id: ticket.queue_id, ticket_id: ticket.id, state: 'open', agent_user_id: agent.id, assigned_at: db.fn.now() });
+
+    const plan = await planOf(db, agent, {});
+    assertTicketsByIndex(plan);
+    assert.match(plan, /Bitmap Index Scan on tickets_pkey/, plan);
+    assert.equal((await findVisibleTicket(db, agent, 97))?.number, 97);
   });
 });

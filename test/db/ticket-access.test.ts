@@ -146,6 +146,26 @@ describe('ticket access by category rights and views', () => {
       assert.ok(!(await numbersSeenBy(manager)).includes(1007));
     });
 
+    test('activity agent sees uncategorised ticket', async () => {
+      const db = database.db;
+      const worker = await createUser(db, { alias: 'activity.worker', email: 'activity.worker@example.com' });
+      const [open, other] = await db('email_activities')
+        .insert([
+          { queue_id: queueIds.get(7), ticket_id: ticketIds.get(1007), state: 'open', agent_user_id: worker.id, assigned_at: db.fn.now() },
+          { queue_id: queueIds.get(7), ticket_id: ticketIds.get(1006), state: 'open', agent_user_id: worker.id, assigned_at: db.fn.now() },
+        ])
+        .returning<Array<{ id: number }>>('id');
+
+      // A category still needs its right, even with an activity on the ticket.
+      assert.deepEqual(await numbersSeenBy(worker), [1007]);
+      assert.equal((await findVisibleTicket(db, worker, 1007))?.number, 1007);
+      assert.equal(await findVisibleTicket(db, worker, 1006), null);
+      assert.equal(await isTicketVisible(db, manager, ticketIds.get(1007) ?? 0), false);
+
+      await db('email_activities').whereIn('id', [open.id, other.id]).update({ state: 'closed', closed_at: db.fn.now() });
+      assert.deepEqual(await numbersSeenBy(worker), []);
+    });
+
     test('user without rights sees nothing', async () => {
       const nobody = await createUser(database.db, { alias: 'nobody', email: 'nobody@example.com' });
       assert.deepEqual(await listVisibleTickets(database.db, nobody), { tickets: [], total: 0 });

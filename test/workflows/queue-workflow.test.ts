@@ -3,8 +3,8 @@ import { after, before, describe, test } from 'node:test';
 
 import { QueryNotRegisteredError } from '@temporalio/client';
 
-import { queryQueueStatus, signalMailArrived, signalSetActive, startQueueWorkflow } from '../../src/client/queue-control.js';
-import { createQueue, type QueueRecord } from '../../src/db/queues.js';
+import { queryQueueStatus, signalConfigChanged, signalMailArrived, signalSetActive, startQueueWorkflow } from '../../src/client/queue-control.js';
+import { createQueue, softDeleteQueue, type QueueRecord } from '../../src/db/queues.js';
 import type { CarriedQueueState, QueueStatus } from '../../src/workflows/queue-definitions.js';
 import { queueActiveKey } from '../../src/workflows/search-attributes.js';
 import { appendMessages, listUids } from '../support/imap-admin.js';
@@ -154,6 +154,19 @@ describe('queue workflow', () => {
       assert.ok(Date.now() - resumedAt < 10_000);
       const attribute = (await temporal.client.workflow.getHandle(workflowIdOf(12)).describe()).typedSearchAttributes.get(queueActiveKey);
       assert.equal(attribute, true);
+    });
+
+    test('deleted queue ends inactive', async () => {
+      const handle = temporal.client.workflow.getHandle(workflowIdOf(12));
+      assert.equal((await handle.describe()).typedSearchAttributes.get(queueActiveKey), true);
+
+      await softDeleteQueue(database.db, queue.id);
+      await signalConfigChanged(temporal.client, 12);
+      await handle.result();
+
+      const description = await handle.describe();
+      assert.equal(description.status.name, 'COMPLETED');
+      assert.equal(description.typedSearchAttributes.get(queueActiveKey), false);
     });
   });
 

@@ -21,12 +21,12 @@ import { DeterminismViolationError } from '@temporalio/workflow';
 import { Worker } from '@temporalio/worker';
 
 import { acceptEmailActivity, agentStatus, closeEmailActivity, loginAgent, pauseAgent, setAgentReady } from '../../src/agents/operations.js';
-import { queryQueueStatus, signalMailArrived, signalSetActive, startQueueWorkflow } from '../../src/client/queue-control.js';
+import { queryQueueStatus, signalConfigChanged, signalMailArrived, signalSetActive, startQueueWorkflow } from '../../src/client/queue-control.js';
 import { listActivities } from '../../src/db/email-activities.js';
 import { allowQueueAgent } from '../../src/db/queue-agents.js';
 import { createUser } from '../../src/db/users.js';
 import { agentWorkflowId } from '../../src/workflows/agent-definitions.js';
-import { createQueue } from '../../src/db/queues.js';
+import { createQueue, softDeleteQueue } from '../../src/db/queues.js';
 import { createTemplate } from '../../src/db/templates.js';
 import { workflowsPath } from '../../src/worker.js';
 import { outboxDeliveryWorkflowId } from '../../src/workflows/outbox-delivery-workflow.js';
@@ -48,6 +48,16 @@ const recordedFiles = ['queue-workflow.json', 'outbox-delivery-workflow.json', '
 function historyFiles(): string[] {
   const present = existsSync(historiesDir) ? readdirSync(historiesDir).filter((name) => name.endsWith('.json')) : [];
   return [...new Set([...recordedFiles, ...present])].sort();
+}
+
+/** Returns the ids of the patches a history recorded; each is a `core_patch` marker with a base64 JSON payload, as in the files here. */
+function patchIds(historyText: string): string[] {
+  const history = JSON.parse(historyText) as { events: Array<{ markerRecordedEventAttributes?: { markerName?: string; details?: Record<string, { payloads?: Array<{ data?: string }> }> } }> };
+  return history.events
+    .map((event) => event.markerRecordedEventAttributes)
+    .filter((marker) => marker?.markerName === 'core_patch')
+    .flatMap((marker) => marker?.details?.['patch-data']?.payloads ?? [])
+    .map((payload) => (JSON.parse(Buffer.from(payload.data ?? '', 'base64').toString('utf8')) as { id: string }).id);
 }
 
 describe('record histories', { skip: recording ? false : 'set RECORD_HISTORIES=1 to re-record' }, () => {
@@ -113,6 +123,11 @@ describe('record histories', { skip: recording ? false : 'set RECORD_HISTORIES=1
     await waitFor('second message threaded', async () => ((await countRows(database.db, 'tickets', { queue_id: queue.id })) === 2 ? true : undefined));
     await waitFor('second cycle finished', async () => ((await queryQueueStatus(temporal.client, QUEUE_NUMBER))?.counters.cycles === 2 ? true : undefined));
 
+    // The queue is deleted, so its workflow ends the way a deleted queue's does.
+    await softDeleteQueue(database.db, queue.id);
+    await signalConfigChanged(temporal.client, QUEUE_NUMBER);
+    await temporal.client.workflow.getHandle(workflowIdOf(QUEUE_NUMBER)).result();
+
     mkdirSync(historiesDir, { recursive: true });
     const recorded: Array<[string, string]> = [
       ['queue-workflow.json', workflowIdOf(QUEUE_NUMBER)],
@@ -149,6 +164,7 @@ describe('replay recorded histories', () => {
       assert.ok(queueHistory.includes(`"${activity}"`), `the queue history never ran ${activity}`);
     }
     assert.ok(queueHistory.includes('"setActive"'), 'the queue history has no pause or resume');
+    assert.ok(patchIds(queueHistory).includes('deleted-queue-inactive'), 'the queue history never ended for a deleted queue');
     const agentHistory = readFileSync(join(historiesDir, 'agent-workflow.json'), 'utf8');
     for (const signal of ['login', 'ready', 'activityFinished', 'pause']) {
       assert.ok(agentHistory.includes(`"${signal}"`), `the agent history has no ${signal} signal`);
