@@ -75,8 +75,8 @@ describe('routing rules in a running queue', () => {
     worker = await startTestWorker({ temporalAddress: temporal.address, db: database.db, secretKey });
 
     const server = { host: mailServer.dovecot.host, port: mailServer.dovecot.imapPort };
+    // Saving the queue creates its category "Support".
     queue = await createQueue(database.db, secretKey, { ...queueConfigFor(QUEUE_NUMBER, box, server), category: 'Support' });
-    await createCategory(database.db, { name: 'Support' });
     await createCategory(database.db, { name: 'Billing' });
     await database.db('statuses').insert({ name: 'escalated', description: 'Needs a lead' });
 
