@@ -14,6 +14,7 @@ export const ErrorCode = {
   NotFound: 'not_found',
   ValidationFailed: 'validation_failed',
   Conflict: 'conflict',
+  ConsentRequired: 'consent_required',
   UnsupportedMediaType: 'unsupported_media_type',
   PayloadTooLarge: 'payload_too_large',
   ServiceUnavailable: 'service_unavailable',
@@ -100,18 +101,23 @@ const failureStatus: Record<FailureTypeName, { status: number; code: ErrorCodeNa
   [FailureType.PermanentDeliveryFailure]: { status: 503, code: ErrorCode.ServiceUnavailable },
   [FailureType.TemporaryDeliveryFailure]: { status: 503, code: ErrorCode.ServiceUnavailable },
   [FailureType.ReconnectRequired]: { status: 503, code: ErrorCode.ServiceUnavailable },
-  [FailureType.ConsentRequired]: { status: 503, code: ErrorCode.ServiceUnavailable },
+  // Waiting does not help: a tenant admin must grant the permissions first.
+  [FailureType.ConsentRequired]: { status: 403, code: ErrorCode.ConsentRequired },
   [FailureType.NotPermitted]: { status: 403, code: ErrorCode.Forbidden },
   [FailureType.StateConflict]: { status: 409, code: ErrorCode.Conflict },
   [FailureType.ActivityNotFound]: { status: 404, code: ErrorCode.NotFound },
 };
 
-/** Turns a MailqueueError into the API error; its `errors` list, when present, goes to details. */
+/**
+ * Turns a MailqueueError into the API error. Its `errors` list, and for an admin-approval
+ * answer the `permissions` to grant and the `adminConsentUrl`, go to details.
+ */
 export function fromMailqueueError(error: MailqueueError): ApiError {
   const mapped = failureStatus[error.type] ?? { status: 500, code: ErrorCode.Internal };
-  const errors = error.details.errors;
+  const { errors, permissions, adminConsentUrl } = error.details;
+  const consent = error.type === FailureType.ConsentRequired ? { permissions, adminConsentUrl } : {};
   return new ApiError(mapped.status, mapped.code, error.message, {
-    details: { type: error.type, ...(Array.isArray(errors) ? { errors } : {}) },
+    details: { type: error.type, ...(Array.isArray(errors) ? { errors } : {}), ...consent },
   });
 }
 
