@@ -25,6 +25,30 @@ function markPasswordsWriteOnly(schema: unknown): void {
 }
 
 /**
+ * Adds `discriminator: { propertyName: 'protocol' }` to every `oneOf` whose alternatives each
+ * fix `protocol` to one value. Ajv then checks only the alternative the protocol names, so a
+ * bad port is reported once rather than once per protocol, and the OpenAPI document says so.
+ */
+function markProtocolDiscriminators(schema: unknown): void {
+  if (Array.isArray(schema)) {
+    for (const item of schema) markProtocolDiscriminators(item);
+    return;
+  }
+  if (schema === null || typeof schema !== 'object') return;
+
+  const node = schema as JsonSchema;
+  const alternatives = node.oneOf as JsonSchema[] | undefined;
+  const byProtocol = (alternative: JsonSchema): boolean => {
+    const properties = alternative.properties as Record<string, JsonSchema> | undefined;
+    return typeof properties?.protocol?.const === 'string' && Array.isArray(alternative.required) && alternative.required.includes('protocol');
+  };
+  if (Array.isArray(alternatives) && alternatives.length > 0 && alternatives.every(byProtocol)) {
+    node.discriminator = { propertyName: 'protocol' };
+  }
+  for (const value of Object.values(node)) markProtocolDiscriminators(value);
+}
+
+/**
  * Converts a zod schema's input to JSON schema, for ajv and the OpenAPI document. Checks
  * that JSON schema cannot express stay in zod, which runs after it in the handler.
  */
@@ -32,6 +56,7 @@ export function jsonSchemaOf(schema: z.ZodType, description: string): JsonSchema
   const json = z.toJSONSchema(schema, { io: 'input', target: 'draft-7', unrepresentable: 'any' }) as JsonSchema;
   delete json.$schema;
   markPasswordsWriteOnly(json);
+  markProtocolDiscriminators(json);
   return { ...json, description };
 }
 

@@ -101,7 +101,8 @@ export async function buildApiServer(deps: ApiDependencies): Promise<ApiServer> 
     ajv: {
       // Unknown fields are rejected rather than dropped, and every problem is reported at once.
       // Defaults are applied by the handlers (the queue document's by its zod schema), not by ajv.
-      customOptions: { removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: false },
+      // The discriminator keyword makes a queue protocol's alternative the only one checked.
+      customOptions: { removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: false, discriminator: true },
     },
   });
 

@@ -43,13 +43,13 @@ describe('agents and activities over the API', () => {
     await database?.stop();
   });
 
-  test('login to a queue the agent may not use is refused with 403', async () => {
+  test('login to forbidden queue is 403', async () => {
     const response = await call(api.app, janToken, 'POST', '/agents/me/login', { queues: [61] });
     assert.equal(response.statusCode, 403, response.body);
     assert.match(errorOf(response).message, /an admin must allow agent jan on queue 61/);
   });
 
-  test('queue agents are added, listed and removed', async () => {
+  test('queue agents add, list, remove', async () => {
     assert.equal((await call(api.app, adminToken, 'PUT', '/queues/61/agents/jan')).statusCode, 200);
     assert.equal((await call(api.app, adminToken, 'PUT', '/queues/61/agents/jan')).statusCode, 200, 'adding twice changes nothing');
     const added = await call(api.app, adminToken, 'PUT', '/queues/61/agents/eva');
@@ -66,7 +66,7 @@ describe('agents and activities over the API', () => {
     assert.equal((await call(api.app, adminToken, 'PUT', '/queues/61/agents/nobody')).statusCode, 404);
   });
 
-  test('an agent logs in, gets ready and sees its state', async () => {
+  test('agent logs in and gets ready', async () => {
     const login = await call(api.app, janToken, 'POST', '/agents/me/login', { queues: [61], capacity: 2 });
     assert.equal(login.statusCode, 200, login.body);
     assert.deepEqual((login.json() as { queues: unknown[] }).queues, [{ queueId, queueNumber: 61 }]);
@@ -82,13 +82,13 @@ describe('agents and activities over the API', () => {
     assert.deepEqual(view.stored?.queueIds, [queueId]);
   });
 
-  test('an agent that never logged in cannot get ready', async () => {
+  test('ready without login is 409', async () => {
     const response = await call(api.app, evaToken, 'POST', '/agents/me/ready');
     assert.equal(response.statusCode, 409);
     assert.match(errorOf(response).message, /"eva" is not logged in/);
   });
 
-  test('an offered activity is listed to its agent and hidden from others', async () => {
+  test('offer visible to its agent only', async () => {
     await dispatchQueue(database.db, queueId, new Date(), null, 'api:1', testLogger);
 
     const listed = (await call(api.app, janToken, 'GET', '/activities?state=offered&queue=61')).json() as ActivityRecord[];
@@ -103,14 +103,14 @@ describe('agents and activities over the API', () => {
     assert.equal(((await call(api.app, adminToken, 'GET', '/activities')).json() as ActivityRecord[]).length, 1);
   });
 
-  test('closing an activity not yet accepted is a 409', async () => {
+  test('close before accept is 409', async () => {
     const response = await call(api.app, janToken, 'POST', `/activities/${activityId}/close`, {});
     assert.equal(response.statusCode, 409);
     assert.equal(errorOf(response).code, 'conflict');
     assert.match(errorOf(response).message, /accept it first/);
   });
 
-  test('an activity is accepted, given a status and closed', async () => {
+  test('activity accepted, given status, closed', async () => {
     const accepted = await call(api.app, janToken, 'POST', `/activities/${activityId}/accept`);
     assert.equal(accepted.statusCode, 200, accepted.body);
     assert.equal((accepted.json() as ActivityRecord).state, 'open');
@@ -134,13 +134,13 @@ describe('agents and activities over the API', () => {
     assert.equal(Date.parse(result.wrapUpUntil), Date.parse(result.activity.closedAt ?? '') + 45_000);
   });
 
-  test('accepting a closed activity is a 409 naming its state', async () => {
+  test('accepting closed activity is 409', async () => {
     const response = await call(api.app, janToken, 'POST', `/activities/${activityId}/accept`);
     assert.equal(response.statusCode, 409);
     assert.match(errorOf(response).message, /Activity \d+ is closed, not offered to you/);
   });
 
-  test('the agent workflow hears of the close and times the wrap-up', async () => {
+  test('close starts the wrap-up timer', async () => {
     const view = await waitFor('the close reached the agent workflow', async () => {
       const current = (await call(api.app, janToken, 'GET', '/agents/me')).json() as AgentStatusView;
       return current.live?.finishedCount === 1 ? current : undefined;
@@ -149,7 +149,7 @@ describe('agents and activities over the API', () => {
     assert.deepEqual(view.activities, []);
   });
 
-  test('an admin pauses and logs out an agent by alias', async () => {
+  test('admin pauses agent by alias', async () => {
     const paused = await call(api.app, adminToken, 'POST', '/agents/jan/pause', { reason: 'lunch' });
     assert.equal(paused.statusCode, 204, paused.body);
     await waitFor('jan paused', async () => {
@@ -165,7 +165,7 @@ describe('agents and activities over the API', () => {
     assert.equal((await call(api.app, adminToken, 'GET', '/agents/nobody')).statusCode, 404);
   });
 
-  test('an agent cannot act for another agent', async () => {
+  test('agent cannot act for another', async () => {
     const response = await call(api.app, evaToken, 'POST', '/agents/jan/pause', { reason: 'lunch' });
     assert.equal(response.statusCode, 403);
   });

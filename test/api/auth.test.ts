@@ -121,11 +121,11 @@ describe('the OpenAPI document', () => {
 
   test('marks passwords write-only', async () => {
     const text = (await call(api.app, null, 'GET', '/openapi.json')).body;
-    type Alternative = { properties: { protocol?: { const?: string }; password?: { writeOnly?: boolean } } };
+    type Alternative = { properties: { protocol?: { const?: string; enum?: string[] }; password?: { writeOnly?: boolean } } };
     const document = JSON.parse(text) as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, { oneOf?: Alternative[] }> } }> } }>> };
     const body = document.paths['/queues'].post.requestBody?.content['application/json'].schema;
     const passwordProtocols = (body?.properties.incoming.oneOf ?? []).filter((alternative) => alternative.properties.password !== undefined);
-    assert.deepEqual(passwordProtocols.map((alternative) => alternative.properties.protocol?.const), ['imap', 'pop3']);
+    assert.deepEqual(passwordProtocols.map((alternative) => alternative.properties.protocol?.const ?? alternative.properties.protocol?.enum?.[0]), ['imap', 'pop3']);
     for (const alternative of passwordProtocols) assert.equal(alternative.properties.password?.writeOnly, true);
   });
 });

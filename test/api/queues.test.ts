@@ -151,7 +151,7 @@ function keyPaths(value: unknown, prefix = ''): string[] {
     .sort();
 }
 
-test('a pop3 queue is accepted and its status route drops no field of the workflow status', async () => {
+test('pop3 queue status keeps every field', async () => {
   const created = await call(api.app, adminToken, 'POST', '/queues?start=true', {
     title: 'POP3 support',
     incoming: { protocol: 'pop3', host: '127.0.0.1', port: 1, user: 'pop@example.com', password: 'pop3-password', ssl: false, dontKeepEmails: true },
@@ -173,7 +173,7 @@ test('a pop3 queue is accepted and its status route drops no field of the workfl
   assert.deepEqual(keyPaths(status), keyPaths(direct));
 });
 
-test('an OAuth2 queue as read is accepted back by update', async () => {
+test('OAuth2 queue read back updates', async () => {
   await createIntegration(database.db, secretKey, { name: 'workspace', provider: 'google', tenant: null, clientId: 'client', clientSecret: 'client-secret', redirectUri: 'http://127.0.0.1:8765/oauth/callback' });
   const created = await call(api.app, adminToken, 'POST', '/queues', {
     title: 'Gmail support',

@@ -65,7 +65,7 @@ const loginBody = {
   additionalProperties: false,
   properties: {
     queues: { ...queueNumbers, description: 'Queue numbers; an admin must have allowed the agent on each (PUT /queues/{number}/agents/{alias})' },
-    capacity: { type: 'integer', minimum: 1, maximum: MAX_AGENT_CAPACITY, description: 'Most activities offered or open at once; default 1' },
+    capacity: { type: 'integer', minimum: 1, maximum: MAX_AGENT_CAPACITY, description: 'Maximum number of activities offered or open at once; default 1' },
   },
 } as const;
 
@@ -78,7 +78,8 @@ interface Target {
   /** Route prefix. */
   prefix: string;
   access: RouteAccess;
-  who: string;
+  /** Whom the routes act for, as the summaries name it. */
+  subject: string;
   /** Returns the alias the request acts for. */
   alias(request: FastifyRequest): Promise<string>;
 }
@@ -87,11 +88,11 @@ export function registerAgentRoutes(app: FastifyInstance, context: RouteContext)
   const operations = operationsContext(context);
 
   const targets: Target[] = [
-    { prefix: '/agents/me', access: 'agent', who: 'yourself', alias: async (request) => currentUser(request).alias },
+    { prefix: '/agents/me', access: 'agent', subject: 'yourself', alias: async (request) => currentUser(request).alias },
     {
       prefix: '/agents/:alias',
       access: 'admin',
-      who: 'an agent (admin)',
+      subject: 'an agent (admin)',
       alias: async (request) => {
         const { alias } = request.params as { alias: string };
         if ((await findUserByAlias(context.db, alias)) === null) throw notFound(`Agent "${alias}"`);
@@ -104,7 +105,7 @@ export function registerAgentRoutes(app: FastifyInstance, context: RouteContext)
     const params = target.access === 'admin' ? { params: aliasParams } : {};
     const config = { access: target.access };
 
-    app.get(target.prefix, { config, schema: { tags, summary: `Status of ${target.who}: live state, stored state, current activities`, ...params, response: { 200: statusResponse } } }, async (request) =>
+    app.get(target.prefix, { config, schema: { tags, summary: `Status of ${target.subject}: live state, stored state, current activities`, ...params, response: { 200: statusResponse } } }, async (request) =>
       agentStatus(operations, await target.alias(request)),
     );
 
@@ -114,7 +115,7 @@ export function registerAgentRoutes(app: FastifyInstance, context: RouteContext)
         config,
         schema: {
           tags,
-          summary: `Log ${target.who} in to queues`,
+          summary: `Log ${target.subject} in to queues`,
           description: 'Starts the agent workflow when needed. The agent starts paused ("not-ready"); POST …/ready to get offers. A queue the agent may not use stops the whole login (403).',
           ...params,
           body: loginBody,
@@ -126,7 +127,7 @@ export function registerAgentRoutes(app: FastifyInstance, context: RouteContext)
 
     app.post(
       `${target.prefix}/ready`,
-      { config, schema: { tags, summary: `Mark ${target.who} ready for offers`, ...params, response: { ...signalled, ...notLoggedIn } } },
+      { config, schema: { tags, summary: `Mark ${target.subject} ready for offers`, ...params, response: { ...signalled, ...notLoggedIn } } },
       async (request, reply) => {
         await setAgentReady(operations, await target.alias(request));
         return reply.status(204).send();
@@ -137,7 +138,7 @@ export function registerAgentRoutes(app: FastifyInstance, context: RouteContext)
       `${target.prefix}/pause`,
       {
         config,
-        schema: { tags, summary: `Pause ${target.who} with a reason; offers not yet accepted go back to their queues`, ...params, body: pauseBody, response: { ...signalled, ...notLoggedIn } },
+        schema: { tags, summary: `Pause ${target.subject} with a reason; offers not yet accepted go back to their queues`, ...params, body: pauseBody, response: { ...signalled, ...notLoggedIn } },
       },
       async (request, reply) => {
         await pauseAgent(operations, await target.alias(request), request.body.reason);
@@ -147,7 +148,7 @@ export function registerAgentRoutes(app: FastifyInstance, context: RouteContext)
 
     app.post<{ Body: { queues?: number[] } }>(
       `${target.prefix}/logout`,
-      { config, preValidation: absentBodyAsEmpty, schema: { tags, summary: `Log ${target.who} out of some or all queues`, ...params, body: logoutBody, response: { ...signalled, ...notLoggedIn } } },
+      { config, preValidation: absentBodyAsEmpty, schema: { tags, summary: `Log ${target.subject} out of some or all queues`, ...params, body: logoutBody, response: { ...signalled, ...notLoggedIn } } },
       async (request, reply) => {
         await logoutAgent(operations, await target.alias(request), request.body.queues ?? []);
         return reply.status(204).send();
