@@ -143,6 +143,7 @@ function issueField(context: string, issue: AjvIssue): string {
   const extra = issue.params?.additionalProperty;
   if (issue.keyword === 'required' && typeof missing === 'string') path.push(missing);
   if (issue.keyword === 'additionalProperties' && typeof extra === 'string') path.push(extra);
+  if (issue.keyword === 'discriminator' && typeof issue.params?.tag === 'string') path.push(issue.params.tag);
   return [context, ...path].join('.');
 }
 
@@ -151,6 +152,11 @@ function issueMessage(issue: AjvIssue): string {
   if (issue.keyword === 'enum' && Array.isArray(allowed)) return `must be one of ${allowed.map((value) => JSON.stringify(value)).join(', ')}`;
   if (issue.keyword === 'additionalProperties') return 'is not a known field: remove it or check its spelling';
   if (issue.keyword === 'required') return 'is missing';
+  if (issue.keyword === 'discriminator') {
+    const value = issue.params?.tagValue;
+    const shown = value === undefined ? 'missing' : JSON.stringify(value);
+    return `is ${shown}, which names no known protocol: use one listed in docs/queue-config.md`;
+  }
   return issue.message ?? 'is invalid';
 }
 

@@ -44,6 +44,8 @@ function markProtocolDiscriminators(schema: unknown): void {
   };
   if (Array.isArray(alternatives) && alternatives.length > 0 && alternatives.every(byProtocol)) {
     node.discriminator = { propertyName: 'protocol' };
+    // Ajv's discriminator passes any value that is not an object, so the type is checked here.
+    node.type = 'object';
   }
   for (const value of Object.values(node)) markProtocolDiscriminators(value);
 }

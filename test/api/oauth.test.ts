@@ -21,12 +21,13 @@ function capturingLogger() {
   return { logger: pino({ level: 'debug' }, stream), text: () => lines.join('') };
 }
 
-/** Opens the authorization URL as a browser would and returns the query of the redirect the fake answered with. */
+/** Opens the authorization URL as a browser would and returns the redirect address the fake responded with. */
 async function signIn(url: string): Promise<string> {
   const response = await fetch(url, { redirect: 'manual' });
   assert.equal(response.status, 302, `authorize answered ${response.status}: ${await response.text()}`);
   const location = response.headers.get('location');
-  assert.ok(location !== null && location.startsWith(redirectUri), `redirected to ${location}`);
+  assert.ok(location !== null, 'the redirect has a Location header');
+  assert.ok(location.startsWith(redirectUri), `redirected to ${location}`);
   return location;
 }
 

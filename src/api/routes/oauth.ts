@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { signalConfigChanged } from '../../client/queue-control.js';
 import { oauthProviders, type OAuthProviderName } from '../../domain/queue-config.js';
-import { createIntegration, listIntegrations, type OAuthConnectionRecord, type OAuthIntegrationRecord } from '../../db/oauth.js';
+import { createIntegration, listIntegrations, type OAuthConnectionRecord } from '../../db/oauth.js';
 import { findQueueById, requireQueueByNumber } from '../../db/queues.js';
 import { completeAuthorization, startAuthorization } from '../../oauth/connect.js';
 import { ApiError, ErrorCode } from '../errors.js';
@@ -76,7 +76,7 @@ const connectedResponse = {
 } as const;
 
 const consentResponse = {
-  description: 'Microsoft answered that a tenant admin must approve the application: `details.permissions` and `details.adminConsentUrl` say what to grant',
+  description: 'Microsoft responded that a tenant admin must approve the application: `details.permissions` lists what to grant and `details.adminConsentUrl` is where',
   $ref: 'ErrorBody#',
 } as const;
 
@@ -100,10 +100,6 @@ interface CallbackQuery {
   error_description?: string;
 }
 
-function integrationJson(integration: OAuthIntegrationRecord) {
-  return { ...integration };
-}
-
 /** Builds the redirect URL `completeAuthorization` reads; only the parameters it uses are carried over. */
 function callbackUrl(query: CallbackQuery): string {
   const url = new URL('http://127.0.0.1/oauth/callback');
@@ -119,8 +115,8 @@ export function registerOAuthRoutes(app: FastifyInstance, context: RouteContext)
   const connectOptions = { db, secretKey, logger: context.logger };
 
   /**
-   * Completes a sign-in and tells the queue's workflow. The tokens have committed by then,
-   * and the state is spent, so a failed signal is logged and reported, not answered as an error.
+   * Completes a sign-in and signals the queue's workflow. The tokens have committed by then,
+   * and the state is spent, so a failed signal is logged and reported, not returned as an error.
    */
   async function complete(request: FastifyRequest, redirectUrl: string) {
     const connection: OAuthConnectionRecord = await completeAuthorization(connectOptions, redirectUrl);
@@ -137,7 +133,7 @@ export function registerOAuthRoutes(app: FastifyInstance, context: RouteContext)
   app.get(
     '/oauth/integrations',
     { config: { access: 'admin' }, schema: { tags, summary: 'List OAuth2 integrations (never their client secrets)', response: { 200: { type: 'array', items: integrationResponse } } } },
-    async () => (await listIntegrations(db)).map(integrationJson),
+    async () => listIntegrations(db),
   );
 
   app.post<{ Body: IntegrationBody }>(
@@ -169,7 +165,7 @@ export function registerOAuthRoutes(app: FastifyInstance, context: RouteContext)
         apiUrl: body.apiUrl ?? null,
       });
       request.log.info({ integrationId: created.id, provider: created.provider, requestId: request.id }, 'oauth integration added');
-      return reply.status(201).send(integrationJson(created));
+      return reply.status(201).send(created);
     },
   );
 
@@ -215,7 +211,7 @@ export function registerOAuthRoutes(app: FastifyInstance, context: RouteContext)
       schema: {
         tags,
         summary: 'Where the provider sends the browser after sign-in; stores the tokens encrypted',
-        description: 'Needs no token: the one-time state of POST /queues/{number}/oauth/connect authenticates the call. Answers JSON saying the account is connected.',
+        description: 'Needs no token: the one-time state of POST /queues/{number}/oauth/connect authenticates the call. Returns JSON naming the connected account.',
         querystring: callbackQuery,
         response: { 200: connectedResponse, 400: { description: 'Unknown, expired or used state, or the provider reported an error', $ref: 'ErrorBody#' }, 403: consentResponse },
       },
