@@ -107,6 +107,7 @@ export function registerActivityRoutes(app: FastifyInstance, context: RouteConte
       const activities = await listEmailActivities(operations, { queueNumber: queue, state, limit: limit ?? 100 });
       if (user.role === 'admin') return activities;
 
+      // NOTE: rights filter the page after the limit, so an agent may get fewer than `limit` activities while more exist.
       const visible = await visibleTicketIds(context.db, user, activities.map((activity) => activity.ticketId));
       return activities.filter((activity) => activity.agentUserId === user.id || visible.has(activity.ticketId));
     },
