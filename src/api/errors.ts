@@ -110,7 +110,7 @@ const failureStatus: Record<FailureTypeName, { status: number; code: ErrorCodeNa
 
 /**
  * Turns a MailqueueError into the API error. Its `errors` list, and for an admin-approval
- * answer the `permissions` to grant and the `adminConsentUrl`, go to details.
+ * response the `permissions` to grant and the `adminConsentUrl`, go to details.
  */
 export function fromMailqueueError(error: MailqueueError): ApiError {
   const mapped = failureStatus[error.type] ?? { status: 500, code: ErrorCode.Internal };
