@@ -14,6 +14,7 @@ export const ErrorCode = {
   NotFound: 'not_found',
   ValidationFailed: 'validation_failed',
   Conflict: 'conflict',
+  ConsentRequired: 'consent_required',
   UnsupportedMediaType: 'unsupported_media_type',
   PayloadTooLarge: 'payload_too_large',
   ServiceUnavailable: 'service_unavailable',
@@ -100,18 +101,23 @@ const failureStatus: Record<FailureTypeName, { status: number; code: ErrorCodeNa
   [FailureType.PermanentDeliveryFailure]: { status: 503, code: ErrorCode.ServiceUnavailable },
   [FailureType.TemporaryDeliveryFailure]: { status: 503, code: ErrorCode.ServiceUnavailable },
   [FailureType.ReconnectRequired]: { status: 503, code: ErrorCode.ServiceUnavailable },
-  [FailureType.ConsentRequired]: { status: 503, code: ErrorCode.ServiceUnavailable },
+  // Waiting does not help: a tenant admin must grant the permissions first.
+  [FailureType.ConsentRequired]: { status: 403, code: ErrorCode.ConsentRequired },
   [FailureType.NotPermitted]: { status: 403, code: ErrorCode.Forbidden },
   [FailureType.StateConflict]: { status: 409, code: ErrorCode.Conflict },
   [FailureType.ActivityNotFound]: { status: 404, code: ErrorCode.NotFound },
 };
 
-/** Turns a MailqueueError into the API error; its `errors` list, when present, goes to details. */
+/**
+ * Turns a MailqueueError into the API error. Its `errors` list, and for an admin-approval
+ * response the `permissions` to grant and the `adminConsentUrl`, go to details.
+ */
 export function fromMailqueueError(error: MailqueueError): ApiError {
   const mapped = failureStatus[error.type] ?? { status: 500, code: ErrorCode.Internal };
-  const errors = error.details.errors;
+  const { errors, permissions, adminConsentUrl } = error.details;
+  const consent = error.type === FailureType.ConsentRequired ? { permissions, adminConsentUrl } : {};
   return new ApiError(mapped.status, mapped.code, error.message, {
-    details: { type: error.type, ...(Array.isArray(errors) ? { errors } : {}) },
+    details: { type: error.type, ...(Array.isArray(errors) ? { errors } : {}), ...consent },
   });
 }
 
@@ -137,6 +143,7 @@ function issueField(context: string, issue: AjvIssue): string {
   const extra = issue.params?.additionalProperty;
   if (issue.keyword === 'required' && typeof missing === 'string') path.push(missing);
   if (issue.keyword === 'additionalProperties' && typeof extra === 'string') path.push(extra);
+  if (issue.keyword === 'discriminator' && typeof issue.params?.tag === 'string') path.push(issue.params.tag);
   return [context, ...path].join('.');
 }
 
@@ -145,6 +152,11 @@ function issueMessage(issue: AjvIssue): string {
   if (issue.keyword === 'enum' && Array.isArray(allowed)) return `must be one of ${allowed.map((value) => JSON.stringify(value)).join(', ')}`;
   if (issue.keyword === 'additionalProperties') return 'is not a known field: remove it or check its spelling';
   if (issue.keyword === 'required') return 'is missing';
+  if (issue.keyword === 'discriminator') {
+    const value = issue.params?.tagValue;
+    const shown = value === undefined ? 'missing' : JSON.stringify(value);
+    return `is ${shown}, which names no known protocol: use one listed in docs/queue-config.md`;
+  }
   return issue.message ?? 'is invalid';
 }
 

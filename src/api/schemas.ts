@@ -25,6 +25,32 @@ function markPasswordsWriteOnly(schema: unknown): void {
 }
 
 /**
+ * Adds `discriminator: { propertyName: 'protocol' }` to every `oneOf` whose alternatives each
+ * fix `protocol` to one value. Ajv then checks only the alternative the protocol names, so a
+ * bad port is reported once rather than once per protocol, and the OpenAPI document says so.
+ */
+function markProtocolDiscriminators(schema: unknown): void {
+  if (Array.isArray(schema)) {
+    for (const item of schema) markProtocolDiscriminators(item);
+    return;
+  }
+  if (schema === null || typeof schema !== 'object') return;
+
+  const node = schema as JsonSchema;
+  const alternatives = node.oneOf as JsonSchema[] | undefined;
+  const byProtocol = (alternative: JsonSchema): boolean => {
+    const properties = alternative.properties as Record<string, JsonSchema> | undefined;
+    return typeof properties?.protocol?.const === 'string' && Array.isArray(alternative.required) && alternative.required.includes('protocol');
+  };
+  if (Array.isArray(alternatives) && alternatives.length > 0 && alternatives.every(byProtocol)) {
+    node.discriminator = { propertyName: 'protocol' };
+    // Ajv's discriminator passes any value that is not an object, so the type is checked here.
+    node.type = 'object';
+  }
+  for (const value of Object.values(node)) markProtocolDiscriminators(value);
+}
+
+/**
  * Converts a zod schema's input to JSON schema, for ajv and the OpenAPI document. Checks
  * that JSON schema cannot express stay in zod, which runs after it in the handler.
  */
@@ -32,11 +58,15 @@ export function jsonSchemaOf(schema: z.ZodType, description: string): JsonSchema
   const json = z.toJSONSchema(schema, { io: 'input', target: 'draft-7', unrepresentable: 'any' }) as JsonSchema;
   delete json.$schema;
   markPasswordsWriteOnly(json);
+  markProtocolDiscriminators(json);
   return { ...json, description };
 }
 
 /** Request body of queue create. */
-export const queueDocument = jsonSchemaOf(queueConfigSchema, 'A queue document: the fields of a queue file (docs/queue-config.md). Passwords are write-only.');
+export const queueDocument = jsonSchemaOf(
+  queueConfigSchema,
+  'A queue document: the fields of a queue file (docs/queue-config.md). Passwords are write-only. `protocol` may be left out as in a queue file: incoming imap, outgoing smtp, or with `useSameMethodAsIncoming` the incoming side\'s method.',
+);
 
 /** Returns a copy of `schema` in which no object requires a `password`. */
 function withoutRequiredPasswords(schema: unknown): unknown {
@@ -117,10 +147,15 @@ export const queueResponse = {
     category: nullableString,
     pollIntervalSeconds: { type: 'integer' },
     maxMessageBytes: { type: 'integer' },
+    // Open objects: each protocol has fields of its own (provider, integration, mailbox, …),
+    // and a response schema drops every property it does not declare.
     incoming: {
       type: 'object',
+      additionalProperties: true,
       properties: {
         protocol: { type: 'string' },
+        provider: { type: 'string' },
+        integration: { type: 'string' },
         host: { type: 'string' },
         port: { type: 'integer' },
         user: { type: 'string' },
@@ -133,7 +168,10 @@ export const queueResponse = {
     },
     outgoing: {
       type: ['object', 'null'],
+      additionalProperties: true,
       properties: {
+        protocol: { type: 'string' },
+        useSameMethodAsIncoming: { type: 'boolean' },
         host: { type: 'string' },
         port: { type: 'integer' },
         user: nullableString,
@@ -157,11 +195,25 @@ export const queueResponse = {
       type: ['object', 'null'],
       properties: { workflowType: { type: 'string' }, taskQueue: { type: 'string' }, timeoutSeconds: { type: 'integer' } },
     },
+    agents: {
+      type: 'object',
+      additionalProperties: true,
+      description: 'The agents section of the queue document',
+      properties: { wrapUpSeconds: { type: 'integer' }, offerTimeoutSeconds: { type: 'integer' }, allowMultipleStatuses: { type: 'boolean' } },
+    },
     workflowId: { type: 'string' },
     createdAt: timestamp,
     deletedAt: { type: ['string', 'null'], format: 'date-time' },
   },
 } as const;
+
+/**
+ * preValidation hook of a route whose body is optional: a request without a body is
+ * validated and handled as `{}`, so callers need not send an empty JSON object.
+ */
+export async function absentBodyAsEmpty(request: { body: unknown }): Promise<void> {
+  if (request.body === undefined || request.body === null) request.body = {};
+}
 
 /** A body that is an object and carries nothing: for actions such as pause. */
 export const emptyObject = { type: 'object', additionalProperties: false, properties: {} } as const;

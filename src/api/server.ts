@@ -7,8 +7,12 @@ import { TASK_QUEUE } from '../config.js';
 import { redactedPaths } from '../logger.js';
 import { databaseTokenLookup, registerAuth, type RouteAccessEntry, type TokenLookup } from './auth.js';
 import { createErrorHandler, errorBodySchema } from './errors.js';
+import { registerActivityRoutes } from './routes/activities.js';
+import { registerAgentRoutes } from './routes/agents.js';
 import { registerCategoryRoutes } from './routes/categories.js';
 import { registerHelpdeskRoutes } from './routes/helpdesks.js';
+import { registerOAuthRoutes } from './routes/oauth.js';
+import { registerQueueAgentRoutes } from './routes/queue-agents.js';
 import { registerQueueRoutes } from './routes/queues.js';
 import { registerRoutingRuleRoutes } from './routes/routing-rules.js';
 import { registerStatusRoutes } from './routes/statuses.js';
@@ -97,7 +101,8 @@ export async function buildApiServer(deps: ApiDependencies): Promise<ApiServer> 
     ajv: {
       // Unknown fields are rejected rather than dropped, and every problem is reported at once.
       // Defaults are applied by the handlers (the queue document's by its zod schema), not by ajv.
-      customOptions: { removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: false },
+      // The discriminator keyword makes a queue protocol's alternative the only one checked.
+      customOptions: { removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: false, discriminator: true },
     },
   });
 
@@ -113,7 +118,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<ApiServer> 
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'mailqueue HTTP API', version: '1', description: 'Queues, configuration, tickets and replies of mailqueue. Every route except this document needs "Authorization: Bearer TOKEN".' },
+      info: { title: 'mailqueue HTTP API', version: '1', description: 'Queues, configuration, tickets and replies, agents and email activities, and OAuth2 mailboxes of mailqueue. Every route except this document and the OAuth2 callback needs "Authorization: Bearer TOKEN".' },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API token; an admin creates one with POST /users/{alias}/tokens' } } },
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => (typeof json.$id === 'string' ? json.$id : `def-${index}`) },
@@ -133,6 +138,10 @@ export async function buildApiServer(deps: ApiDependencies): Promise<ApiServer> 
     registerUserRoutes(scope, context);
     registerViewRoutes(scope, context);
     registerTicketRoutes(scope, context);
+    registerQueueAgentRoutes(scope, context);
+    registerAgentRoutes(scope, context);
+    registerActivityRoutes(scope, context);
+    registerOAuthRoutes(scope, context);
   });
 
   return { app, routes };

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { listIntegrations } from './oauth.js';
 import type { QueueRecord, StoredIncoming, StoredOutgoing } from './queues.js';
 import { listTemplates } from './templates.js';
 import { listTimeGroups } from './time-groups.js';
@@ -9,18 +10,20 @@ import { listTimeGroups } from './time-groups.js';
  * and never a password or credential id.
  */
 
-/** Names of templates and time groups by id, so queue output shows the names a queue file uses. */
+/** Names of templates, time groups and OAuth2 integrations by id, so queue output shows the names a queue file uses. */
 export interface QueueReferenceNames {
   templates: ReadonlyMap<number, string>;
   timeGroups: ReadonlyMap<number, string>;
+  integrations: ReadonlyMap<number, string>;
 }
 
-/** Loads the names of every template and time group. */
+/** Loads the names of every template, time group and integration. */
 export async function loadQueueReferenceNames(db: Knex): Promise<QueueReferenceNames> {
-  const [templates, timeGroups] = await Promise.all([listTemplates(db), listTimeGroups(db)]);
+  const [templates, timeGroups, integrations] = await Promise.all([listTemplates(db), listTimeGroups(db), listIntegrations(db)]);
   return {
     templates: new Map(templates.map((template) => [template.id, template.name])),
     timeGroups: new Map(timeGroups.map((group) => [group.id, group.name])),
+    integrations: new Map(integrations.map((integration) => [integration.id, integration.name])),
   };
 }
 
@@ -28,10 +31,14 @@ function nameOf(names: ReadonlyMap<number, string>, id: number | null): string |
   return id === null ? null : (names.get(id) ?? `(missing id ${id})`);
 }
 
-/** Returns a stored settings document without its credential and integration ids, in queue-file field names. */
-function withoutSecretReferences(stored: StoredIncoming | StoredOutgoing): Record<string, unknown> {
-  const { credentialId: _credentialId, integrationId: _integrationId, ...fields } = stored as StoredIncoming & { credentialId?: number | null; integrationId?: number | null };
-  return { ...fields, protocol: stored.protocol ?? 'smtp', ...('folder' in stored ? { processedFolder: stored.processedFolder ?? null } : {}) };
+/**
+ * Returns a stored settings document in queue-file field names: without its credential id,
+ * and with the integration's name instead of its id, so the document can be sent back as is.
+ */
+function withoutSecretReferences(stored: StoredIncoming | StoredOutgoing, names: QueueReferenceNames): Record<string, unknown> {
+  const { credentialId: _credentialId, integrationId, ...fields } = stored as StoredIncoming & { credentialId?: number | null; integrationId?: number | null };
+  const integration = integrationId === undefined || integrationId === null ? {} : { integration: nameOf(names.integrations, integrationId) };
+  return { ...fields, ...integration, protocol: stored.protocol ?? 'smtp', ...('folder' in stored ? { processedFolder: stored.processedFolder ?? null } : {}) };
 }
 
 /** Returns one line naming where a queue reads mail from. */
@@ -51,8 +58,8 @@ export function queueJson(queue: QueueRecord, names: QueueReferenceNames) {
     category: queue.category,
     pollIntervalSeconds: queue.pollIntervalSeconds,
     maxMessageBytes: queue.maxMessageBytes,
-    incoming: withoutSecretReferences(queue.incoming),
-    outgoing: queue.outgoing === null ? null : withoutSecretReferences(queue.outgoing),
+    incoming: withoutSecretReferences(queue.incoming, names),
+    outgoing: queue.outgoing === null ? null : withoutSecretReferences(queue.outgoing, names),
     senderAddress: queue.senderAddress,
     replyTo: queue.replyTo,
     senderInfoTemplate: nameOf(names.templates, queue.senderInfoTemplateId),

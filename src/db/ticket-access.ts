@@ -318,6 +318,16 @@ export async function isTicketVisible(db: Knex, user: Viewer, ticketId: number):
 }
 
 /** A stored message with its raw bytes, as the API serves it for download. */
+/** Returns the ids among `ticketIds` whose tickets the user may see, in one query; unknown ids are left out. */
+export async function visibleTicketIds(db: Knex, user: Viewer, ticketIds: number[]): Promise<Set<number>> {
+  if (ticketIds.length === 0) return new Set();
+  const rights = await loadUserRights(db, user.id);
+  if (!seesAnything(rights)) return new Set();
+
+  const rows: Array<{ id: number }> = await restrictToRights(db('tickets'), rights).whereIn('tickets.id', [...new Set(ticketIds)]).select('tickets.id');
+  return new Set(rows.map((row) => row.id));
+}
+
 export interface VisibleMessage {
   id: number;
   ticketId: number;

@@ -27,10 +27,10 @@ after(async () => {
 });
 
 describe('every route', () => {
-  test('declares its access and only the OpenAPI document is public', () => {
+  test('declares its access and only the OpenAPI document and the OAuth2 callback are public', () => {
     assert.ok(api.routes.length >= 20, `expected the full route table, got ${api.routes.length} routes`);
     const publicRoutes = api.routes.filter((route) => route.access === 'public').map((route) => `${route.method} ${route.url}`);
-    assert.deepEqual(publicRoutes, ['GET /openapi.json']);
+    assert.deepEqual(publicRoutes.sort(), ['GET /oauth/callback', 'GET /openapi.json']);
   });
 
   test('answers 401 with WWW-Authenticate without a token', async () => {
@@ -121,8 +121,11 @@ describe('the OpenAPI document', () => {
 
   test('marks passwords write-only', async () => {
     const text = (await call(api.app, null, 'GET', '/openapi.json')).body;
-    const document = JSON.parse(text) as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, { properties?: Record<string, { writeOnly?: boolean }> }> } }> } }>> };
+    type Alternative = { properties: { protocol?: { const?: string; enum?: string[] }; password?: { writeOnly?: boolean } } };
+    const document = JSON.parse(text) as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, { oneOf?: Alternative[] }> } }> } }>> };
     const body = document.paths['/queues'].post.requestBody?.content['application/json'].schema;
-    assert.equal(body?.properties.incoming.properties?.password.writeOnly, true);
+    const passwordProtocols = (body?.properties.incoming.oneOf ?? []).filter((alternative) => alternative.properties.password !== undefined);
+    assert.deepEqual(passwordProtocols.map((alternative) => alternative.properties.protocol?.const ?? alternative.properties.protocol?.enum?.[0]), ['imap', 'pop3']);
+    for (const alternative of passwordProtocols) assert.equal(alternative.properties.password?.writeOnly, true);
   });
 });

@@ -8,6 +8,9 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { importMessages } from '../../src/activities/import.js';
 import { createCategory } from '../../src/db/categories.js';
+import { createActivitiesForQueue } from '../../src/db/email-activities.js';
+import { createIntegration } from '../../src/db/oauth.js';
+import { allowQueueAgent } from '../../src/db/queue-agents.js';
 import { createHelpdesk } from '../../src/db/helpdesks.js';
 import { createRoutingRule } from '../../src/db/routing-rules.js';
 import { createQueue } from '../../src/db/queues.js';
@@ -89,6 +92,10 @@ before(async () => {
   await createHelpdesk(database.db, { name: 'default' });
   await createView(database.db, { name: 'Support', ownerUserId: admin.user.id, definition: { filters: { categories: ['Support'] } } });
   await createRoutingRule(database.db, { name: 'Urgent', conditions: [{ field: 'subject', operator: 'startsWith', value: 'URGENT' }], actions: [{ type: 'setPriority', priority: 'urgent' }] });
+  await createActivitiesForQueue(database.db, queue.id, testLogger);
+  await allowQueueAgent(database.db, queue.id, admin.user.id);
+  await createIntegration(database.db, secretKey, { name: 'workspace', provider: 'google', tenant: null, clientId: 'client', clientSecret: 'fuzz-client-secret', redirectUri: 'http://127.0.0.1:8765/oauth/callback' });
+  await createQueue(database.db, secretKey, queueConfigSchema.parse({ number: 2, title: 'Gmail', incoming: { protocol: 'gmail', integration: 'workspace', user: 'gmail@example.com' }, outgoing: { useSameMethodAsIncoming: true } }));
   await api.app.listen({ host: '127.0.0.1', port: 0 });
 });
 

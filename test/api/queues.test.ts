@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { queryQueueStatus } from '../../src/client/queue-control.js';
+import { createIntegration } from '../../src/db/oauth.js';
 import { findQueueByNumber, loadImapConnection, loadSmtpConnection } from '../../src/db/queues.js';
 import { newSecretKey, startTestDatabase, startTestTemporal, startTestWorker, waitFor, type RunningWorker, type TestDatabase, type TestTemporal } from '../support/environment.js';
 import { call, createUserWithToken, errorOf, startTestApi, type TestApi } from './api-environment.js';
@@ -139,4 +141,53 @@ test('a queue that sends without login has no outgoing password to set', async (
   const response = await call(api.app, adminToken, 'PUT', `/queues/${number}/credentials/outgoing`, { password: 'unused' });
   assert.equal(response.statusCode, 400);
   assert.match(errorOf(response).message, /sends without login/);
+});
+
+/** Returns every key path of a JSON value, such as `dispatch.waiting`, sorted. Array items are not descended into. */
+function keyPaths(value: unknown, prefix = ''): string[] {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [];
+  return Object.entries(value as Record<string, unknown>)
+    .flatMap(([key, child]) => [`${prefix}${key}`, ...keyPaths(child, `${prefix}${key}.`)])
+    .sort();
+}
+
+test('pop3 queue status keeps every field', async () => {
+  const created = await call(api.app, adminToken, 'POST', '/queues?start=true', {
+    title: 'POP3 support',
+    incoming: { protocol: 'pop3', host: '127.0.0.1', port: 1, user: 'pop@example.com', password: 'pop3-password', ssl: false, dontKeepEmails: true },
+    agents: { wrapUpSeconds: 20, offerTimeoutSeconds: 60 },
+  });
+  assert.equal(created.statusCode, 201, created.body);
+  const queue = created.json() as { number: number; incoming: Record<string, unknown>; agents: Record<string, unknown> };
+  assert.deepEqual([queue.incoming.protocol, queue.incoming.dontKeepEmails, queue.agents.wrapUpSeconds, queue.agents.offerTimeoutSeconds], ['pop3', true, 20, 60]);
+  assert.ok(!created.body.includes('pop3-password'));
+
+  const status = await waitFor('the pop3 queue to report its number', async () => {
+    const body = (await call(api.app, adminToken, 'GET', `/queues/${queue.number}/status`)).json() as { status: Record<string, unknown> | null };
+    return body.status?.number === queue.number ? body.status : undefined;
+  });
+  assert.ok('dispatch' in status, 'status has dispatch');
+  assert.ok('degraded' in status, 'status has degraded');
+  assert.ok('account' in status, 'status has account');
+  assert.deepEqual(keyPaths(status.dispatch), ['lastDispatchAt', 'nextOfferExpiresAt', 'waiting']);
+
+  const direct = await queryQueueStatus(temporal.client, queue.number);
+  assert.deepEqual(keyPaths(status), keyPaths(direct));
+});
+
+test('OAuth2 queue read back updates', async () => {
+  await createIntegration(database.db, secretKey, { name: 'workspace', provider: 'google', tenant: null, clientId: 'client', clientSecret: 'client-secret', redirectUri: 'http://127.0.0.1:8765/oauth/callback' });
+  const created = await call(api.app, adminToken, 'POST', '/queues', {
+    title: 'Gmail support',
+    incoming: { protocol: 'gmail', integration: 'workspace', user: 'support@example.com' },
+    outgoing: { useSameMethodAsIncoming: true },
+  });
+  assert.equal(created.statusCode, 201, created.body);
+  const queue = created.json() as { number: number; title: string; incoming: Record<string, unknown>; outgoing: Record<string, unknown>; agents: Record<string, unknown> };
+  assert.deepEqual(queue.incoming, { protocol: 'gmail', integration: 'workspace', user: 'support@example.com', dontKeepEmails: false });
+  assert.deepEqual(queue.outgoing, { protocol: 'gmail', useSameMethodAsIncoming: true });
+
+  const readBack = await call(api.app, adminToken, 'PUT', `/queues/${queue.number}`, { title: 'Gmail desk', incoming: queue.incoming, outgoing: queue.outgoing, agents: queue.agents });
+  assert.equal(readBack.statusCode, 200, readBack.body);
+  assert.equal((readBack.json() as { title: string }).title, 'Gmail desk');
 });

@@ -40,6 +40,18 @@ test('a queue with a port out of range names body.incoming.port', async () => {
   assert.deepEqual(fields, ['body.incoming.port']);
 });
 
+test('incoming that is no object names body.incoming', async () => {
+  const fields = await rejectedFields('POST', '/queues', { ...validQueue, incoming: 'AAA' });
+  assert.deepEqual(fields, ['body.incoming']);
+});
+
+test('unknown incoming protocol names body.incoming.protocol', async () => {
+  const response = await call(api.app, adminToken, 'POST', '/queues', { ...validQueue, incoming: { ...validQueue.incoming, protocol: 'smoke-signals' } });
+  assert.equal(response.statusCode, 400);
+  assert.equal(errorOf(response).field, 'body.incoming.protocol');
+  assert.match(errorOf(response).message, /"smoke-signals", which names no known protocol/);
+});
+
 test('a queue without title and with an unknown field names both', async () => {
   const { title: _title, ...withoutTitle } = validQueue;
   const fields = await rejectedFields('POST', '/queues', { ...withoutTitle, colour: 'blue' });

@@ -1,8 +1,9 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Knex } from 'knex';
 import { queryQueueStatus, signalConfigChanged, signalSetActive, startQueueWorkflow } from '../../client/queue-control.js';
 import { loadQueueReferenceNames, queueJson } from '../../db/queue-views.js';
 import { createQueue, findQueueByNumber, isPasswordSmtpOutgoing, listQueues, loadImapConnection, loadPop3Connection, loadSmtpConnection, requireQueueByNumber, setQueueActive, setQueuePassword, softDeleteQueue, suggestQueueNumber, updateQueue, type QueueRecord } from '../../db/queues.js';
+import { withDefaultProtocols } from '../../domain/queue-config.js';
 import { MailqueueError } from '../../errors.js';
 import { ApiError, ErrorCode, notFound } from '../errors.js';
 import { numberParams, parseQueueDocument, queueDocument, queueResponse, queueUpdateDocument } from '../schemas.js';
@@ -40,6 +41,15 @@ const passwordBody = {
   additionalProperties: false,
   properties: { password: { type: 'string', minLength: 1, maxLength: 4096, writeOnly: true } },
 } as const;
+
+/**
+ * Fills the protocols a queue document may leave out (incoming imap, outgoing smtp or the
+ * incoming side's method) before the JSON schema checks the body, as the queue file's
+ * zod schema does, so the API accepts every document `mailqueue queue create --file` accepts.
+ */
+async function defaultProtocols(request: FastifyRequest): Promise<void> {
+  request.body = withDefaultProtocols(request.body);
+}
 
 interface PartialQueueDocument {
   incoming?: { password?: unknown };
@@ -90,6 +100,7 @@ export function registerQueueRoutes(app: FastifyInstance, context: RouteContext)
     '/queues',
     {
       config: { access: 'admin' },
+      preValidation: defaultProtocols,
       schema: {
         tags,
         summary: 'Create a queue',
@@ -145,6 +156,7 @@ export function registerQueueRoutes(app: FastifyInstance, context: RouteContext)
     '/queues/:number',
     {
       config: { access: 'admin' },
+      preValidation: defaultProtocols,
       schema: {
         tags,
         summary: "Replace a queue's settings",
