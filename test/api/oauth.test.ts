@@ -22,8 +22,8 @@ function capturingLogger() {
 }
 
 /** Opens the authorization URL as a browser would and returns the redirect address the fake responded with. */
-async function signIn(url: string): Promise<string> {
-  const response = await fetch(url, { redirect: 'manual' });
+async function signIn(fake: FakeOAuthServer, url: string): Promise<string> {
+  const response = await fake.openInBrowser(url);
   assert.equal(response.status, 302, `authorize answered ${response.status}: ${await response.text()}`);
   const location = response.headers.get('location');
   assert.ok(location !== null, 'the redirect has a Location header');
@@ -50,12 +50,15 @@ describe('OAuth2 over the API', () => {
   before(async () => {
     database = await startTestDatabase();
     fake = await startFakeOAuthServer({ redirectUri });
+    // MSAL accepts only an https authority; the fake's certificate is trusted through this file.
+    process.env.MAILQUEUE_OAUTH_CA_FILE = fake.caFile;
     // Nothing listens for Temporal: the callback stores the tokens and reports the workflow not notified.
     api = await startTestApi({ db: database.db, temporal: unreachableTemporal(), secretKey, logger: captured.logger });
     adminToken = (await createUserWithToken(database.db, 'root', 'admin')).token;
   });
 
   after(async () => {
+    delete process.env.MAILQUEUE_OAUTH_CA_FILE;
     await api?.stop();
     await fake?.close();
     await database?.stop();
@@ -69,7 +72,7 @@ describe('OAuth2 over the API', () => {
       clientId: fake.clientId,
       clientSecret: fake.clientSecret,
       redirectUri,
-      authorityUrl: fake.url,
+      authorityUrl: fake.tlsUrl,
     });
     assert.equal(created.statusCode, 201, created.body);
     assert.equal((created.json() as { name: string }).name, 'contoso');
@@ -112,7 +115,7 @@ describe('OAuth2 over the API', () => {
     assert.equal(new URL(authorizationUrl).searchParams.get('code_challenge_method'), 'S256');
     assert.ok(Date.parse(expiresAt) > Date.now());
 
-    const redirect = new URL(await signIn(authorizationUrl));
+    const redirect = new URL(await signIn(fake, authorizationUrl));
     const completed = await call(api.app, null, 'GET', `/oauth/callback${redirect.search}&session_state=abc`);
     assert.equal(completed.statusCode, 200, completed.body);
     const connected = completed.json() as Connected;
@@ -129,7 +132,7 @@ describe('OAuth2 over the API', () => {
 
   test('posted redirect address completes sign-in', async () => {
     const started = (await call(api.app, adminToken, 'POST', '/queues/1/oauth/connect', { side: 'incoming' })).json() as { authorizationUrl: string };
-    const completed = await call(api.app, adminToken, 'POST', '/oauth/callback', { url: await signIn(started.authorizationUrl) });
+    const completed = await call(api.app, adminToken, 'POST', '/oauth/callback', { url: await signIn(fake, started.authorizationUrl) });
     assert.equal(completed.statusCode, 200, completed.body);
     assert.equal((completed.json() as Connected).state, 'connected');
   });
@@ -150,7 +153,7 @@ describe('OAuth2 over the API', () => {
   test('admin approval names permissions and URL', async () => {
     fake.requireAdminApproval = true;
     const started = (await call(api.app, adminToken, 'POST', '/queues/1/oauth/connect')).json() as { authorizationUrl: string };
-    const redirect = new URL(await signIn(started.authorizationUrl));
+    const redirect = new URL(await signIn(fake, started.authorizationUrl));
 
     const response = await call(api.app, null, 'GET', `/oauth/callback${redirect.search}`);
     assert.equal(response.statusCode, 403, response.body);
@@ -158,7 +161,7 @@ describe('OAuth2 over the API', () => {
     assert.equal(error.code, 'consent_required');
     assert.match(error.message, /AADSTS65001/);
     assert.deepEqual(error.details?.permissions, ['https://outlook.office.com/IMAP.AccessAsUser.All', 'https://outlook.office.com/SMTP.Send']);
-    assert.match(String(error.details?.adminConsentUrl), new RegExp(`^${fake.url}/contoso\\.example/v2\\.0/adminconsent\\?client_id=${fake.clientId}`));
+    assert.match(String(error.details?.adminConsentUrl), new RegExp(`^${fake.tlsUrl}/contoso\\.example/v2\\.0/adminconsent\\?client_id=${fake.clientId}`));
   });
 
   test('no secret reaches the log', () => {
