@@ -707,8 +707,19 @@ export async function setQueueActive(db: Knex, id: number, active: boolean): Pro
   await db('queues').where({ id }).update({ active, updated_at: db.fn.now() });
 }
 
+/**
+ * Marks a queue deleted. Its offers not yet accepted go back to waiting in the same
+ * transaction: the queue workflow ends with the queue, so nothing would expire them, and
+ * a stale offer would hold a place of the agent's capacity for good. Open activities stay
+ * with their agents, who close them as usual.
+ */
 export async function softDeleteQueue(db: Knex, id: number): Promise<void> {
-  await db('queues').where({ id }).update({ active: false, deleted_at: db.fn.now(), updated_at: db.fn.now() });
+  await db.transaction(async (trx) => {
+    await trx('queues').where({ id }).update({ active: false, deleted_at: trx.fn.now(), updated_at: trx.fn.now() });
+    await trx('email_activities')
+      .where({ queue_id: id, state: 'offered' })
+      .update({ state: 'waiting', agent_user_id: null, offer_id: null, offered_at: null, offer_expires_at: null });
+  });
 }
 
 export async function countStoredSecrets(db: Knex): Promise<number> {

@@ -13,6 +13,7 @@ import {
   setActivityStatuses,
 } from '../../src/db/email-activities.js';
 import { allowQueueAgent } from '../../src/db/queue-agents.js';
+import { softDeleteQueue } from '../../src/db/queues.js';
 import { createUser, grantCategory, revokeCategory } from '../../src/db/users.js';
 import { planOffers } from '../../src/domain/dispatch.js';
 import { pino } from 'pino';
@@ -437,5 +438,17 @@ describe('email activities in the database', () => {
       assert.equal(activity?.state, 'waiting');
       assert.equal(activity?.agentUserId, null);
     });
+  });
+
+  test('deleting a queue takes back its offers', async () => {
+    const queueId = await makeQueue(90);
+    const agentId = await makeAgent('dora', [queueId]);
+    const activityId = await waitingActivity(queueId);
+    assert.equal(await offerActivity(db(), { activityId, userId: agentId, offerId: 'deleted:a', at: AT, timeoutSeconds: 3600 }), 'offered');
+
+    await softDeleteQueue(db(), queueId);
+
+    const row: { state: string; agent_user_id: number | null } = await db()('email_activities').where({ id: activityId }).first('state', 'agent_user_id');
+    assert.deepEqual(row, { state: 'waiting', agent_user_id: null });
   });
 });
