@@ -207,7 +207,7 @@ const unavailableErrorNames = new Set(['ServiceError', 'TransportError', 'Connec
 
 /**
  * Fastify error handler: every error becomes the standard body. Unexpected errors are
- * logged with the request id and answered with 500 and a message that names no internals.
+ * logged with the request id and returned as 500 with a message that names no internals.
  */
 export function createErrorHandler(logger: Logger) {
   return (error: unknown, request: FastifyRequest, reply: FastifyReply): void => {

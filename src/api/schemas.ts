@@ -27,7 +27,7 @@ function markPasswordsWriteOnly(schema: unknown): void {
 /**
  * Adds `discriminator: { propertyName: 'protocol' }` to every `oneOf` whose alternatives each
  * fix `protocol` to one value. Ajv then checks only the alternative the protocol names, so a
- * bad port is reported once rather than once per protocol, and the OpenAPI document says so.
+ * bad port is reported once rather than once per protocol, and the OpenAPI document states it.
  */
 function markProtocolDiscriminators(schema: unknown): void {
   if (Array.isArray(schema)) {

@@ -39,10 +39,10 @@ export interface AgentStateRecord {
 const toDate = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
 
 /**
- * Writes the agent's state in one transaction: the state row (wrap-up end and idle-since
- * only move forward, so an older snapshot cannot undo a close), the logged-in queues
- * (only those in queue_agents), and returns the agent's offers in queues it left, or all
- * of them when it is not ready, to waiting. Writing the same snapshot twice changes nothing.
+ * Writes the agent's state in one transaction. The state row's wrap-up end and idle-since
+ * only move forward, so an older snapshot cannot undo a close. Only logged-in queues listed
+ * in queue_agents are kept. The agent's offers in queues it left, or all of them when it is
+ * not ready, go back to waiting. Writing the same snapshot twice changes nothing.
  */
 export async function saveAgentState(db: Knex, snapshot: AgentStateSnapshot): Promise<SaveAgentStateResult> {
   return db.transaction(async (trx) => {

@@ -105,7 +105,7 @@ export async function findUserByApiToken(db: Knex, token: string): Promise<{ use
   return user === null ? null : { user, tokenId: row.id };
 }
 
-/** A user's tokens, revoked ones included, oldest first. */
+/** Lists a user's tokens, revoked ones included, oldest first. */
 export async function listApiTokens(db: Knex, userId: number): Promise<ApiTokenRecord[]> {
   const rows: ApiTokenRow[] = await db('api_tokens').where({ user_id: userId }).orderBy('id').select(listedColumns);
   return rows.map(toRecord);

@@ -459,9 +459,9 @@ export interface CloseResult {
 }
 
 /**
- * The agent finishes an activity: `open → closed`, with optional statuses added, and the
- * agent's wrap-up end moved to at least `at` + the queue's wrap-up, in the same transaction,
- * so no queue can offer the agent anything before the agent workflow hears of it.
+ * Closes an activity for its agent (`open → closed`) and adds optional statuses. In the same
+ * transaction the agent's wrap-up end moves to at least `at` plus the queue's wrap-up, so no
+ * queue can offer the agent anything before the agent workflow receives the close.
  * Closing an activity already closed by the same agent returns the same result.
  */
 export async function closeActivity(db: Knex, id: number, userId: number, at: Date, statuses: string[] = []): Promise<CloseResult> {

@@ -317,7 +317,7 @@ export async function isTicketVisible(db: Knex, user: Viewer, ticketId: number):
   return row !== undefined;
 }
 
-/** A stored message with its raw bytes, as the API serves it for download. */
+/** Stored message with its raw bytes, as the API serves it for download. */
 /** Returns the ids among `ticketIds` whose tickets the user may see, in one query; unknown ids are left out. */
 export async function visibleTicketIds(db: Knex, user: Viewer, ticketIds: number[]): Promise<Set<number>> {
   if (ticketIds.length === 0) return new Set();

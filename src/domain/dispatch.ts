@@ -42,7 +42,7 @@ export function activitiesNoAgentMayWork(waiting: readonly WaitingActivity[], ca
   return waiting.filter((activity) => !candidates.some((candidate) => mayWorkCategory(candidate, activity.category)));
 }
 
-/** Whether the agent may get an offer at `atMs`: ready, out of wrap-up and below capacity. */
+/** Returns whether the agent may get an offer at `atMs`: ready, out of wrap-up and below capacity. */
 export function canTakeOffer(candidate: DispatchCandidate, atMs: number): boolean {
   if (!candidate.ready) return false;
   if (candidate.wrapUpUntil !== null && candidate.wrapUpUntil > atMs) return false;

@@ -13,7 +13,7 @@ export function extendWrapUp(currentUntilMs: number | null, finishedAtMs: number
   return currentUntilMs === null ? end : Math.max(currentUntilMs, end);
 }
 
-/** Whether the agent is still in wrap-up at `atMs`. */
+/** Returns whether the agent is still in wrap-up at `atMs`. */
 export function inWrapUp(untilMs: number | null, atMs: number): boolean {
   return untilMs !== null && untilMs > atMs;
 }

@@ -6,6 +6,6 @@
 export interface AccessTokenProvider {
   /** A token valid for at least the next minute. Throws MailqueueError AuthenticationFailed when the grant is revoked or expired. */
   getAccessToken(): Promise<string>;
-  /** Called after the provider's API answered 401: forget the cached token so the next call refreshes. */
+  /** Forgets the cached token after the provider's API returned 401, so the next call refreshes. */
   invalidate(): void;
 }

@@ -203,8 +203,8 @@ class GmailApi {
 
     const response = error.response;
     if (response === undefined) {
-      // gaxios reports its own timeout as TimeoutError in newer releases and as an aborted
-      // request (cause AbortError) in the 7.x line; no other abort signal is passed here.
+      // gaxios 7 reports its own timeout as an aborted request (cause AbortError), and newer
+      // releases as TimeoutError. No other abort signal is passed here, so an abort is the timeout.
       const aborted = error instanceof Error && error.cause instanceof Error && error.cause.name === 'AbortError';
       const code = String(error.code ?? (aborted ? 'TimeoutError' : 'unknown'));
       const type = code === 'TimeoutError' ? FailureType.Timeout : FailureType.ConnectionFailed;
@@ -420,9 +420,9 @@ function messageIdOfKey(key: string): string | null {
 /**
  * Creates a MailSource over the Gmail API. The first sync lists the label (default INBOX) page
  * by page. Later syncs read history after the stored history id, which covers messages added
- * with the label and messages that got it later. A 404 for an expired
- * history id restarts the full listing with `resynced: true`; keys are `gmail:<message id>`, so
- * a message under several labels or listed again after a resync keeps its key and storage skips it.
+ * with the label and messages that got it later. A 404 for an expired history id restarts
+ * the full listing with `resynced: true`. Keys are `gmail:<message id>`, so a message under
+ * several labels, or listed again after a resync, keeps its key and storage skips it.
  *
  * A 401 makes `tokens` forget its token and retries once; 429, 5xx and Gmail's rate-limit 403s
  * wait for Retry-After (bounded by `retry.maxWaitMs`) and then throw ConnectionFailed. `remove`

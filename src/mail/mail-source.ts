@@ -6,7 +6,7 @@
  *
  * Adapters never see the database, never log secrets, and throw `MailqueueError`
  * (src/errors.ts): AuthenticationFailed for a rejected login or token, ConnectionFailed,
- * Timeout, ProtocolError for an answer the protocol does not allow.
+ * Timeout, ProtocolError for a response the protocol does not allow.
  */
 
 /** JSON the adapter keeps between fetches: a history id, a delta link, a page token. Opaque to everyone else. */
@@ -20,7 +20,7 @@ export interface SourceMessageRef {
    * twice (under two labels, after a resync) has the same key.
    */
   key: string;
-  /** Size in bytes when the listing tells it; null otherwise. Used to bound batches. */
+  /** Size in bytes when the listing includes it, otherwise null. Used to bound batches. */
   size: number | null;
 }
 
@@ -43,7 +43,7 @@ export interface DownloadedSourceMessage {
   key: string;
   /** The raw RFC 5322 message, byte for byte as the provider serves it. */
   raw: Buffer;
-  /** Addresses the provider says the message was delivered to (an alias of the mailbox), if it tells. */
+  /** Addresses the message was delivered to (an alias of the mailbox), when the provider reports them. */
   deliveredTo: string[];
 }
 

@@ -4,12 +4,12 @@
  * Message-ID, In-Reply-To, References and Reply-To survive on every transport.
  *
  * Errors are `MailqueueError` (src/errors.ts): PermanentDeliveryFailure,
- * TemporaryDeliveryFailure (including 429 and 5xx answers of an API), AuthenticationFailed.
+ * TemporaryDeliveryFailure (including 429 and 5xx responses of an API), AuthenticationFailed.
  */
 export interface OutgoingSendResult {
   accepted: string[];
   rejected: string[];
-  /** The server's or API's answer, for the log and the outbox row. */
+  /** The server's or API's response, for the log and the outbox row. */
   response: string;
 }
 

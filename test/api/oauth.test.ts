@@ -1,35 +1,12 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { pino } from 'pino';
 import { decryptSecret } from '../../src/secrets.js';
 import { newSecretKey, startTestDatabase, type TestDatabase } from '../support/environment.js';
 import { startFakeOAuthServer, type FakeOAuthServer } from '../support/fake-oauth.js';
+import { capturingLogger, signIn } from '../support/oauth-sign-in.js';
 import { call, createUserWithToken, errorOf, startTestApi, unreachableTemporal, type TestApi } from './api-environment.js';
 
 const redirectUri = 'http://127.0.0.1:8765/oauth/callback';
-
-/** Collects every log line, so a test can search it for secrets. */
-function capturingLogger() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(chunk.toString('utf8'));
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), text: () => lines.join('') };
-}
-
-/** Opens the authorization URL as a browser would and returns the redirect address the fake responded with. */
-async function signIn(fake: FakeOAuthServer, url: string): Promise<string> {
-  const response = await fake.openInBrowser(url);
-  assert.equal(response.status, 302, `authorize answered ${response.status}: ${await response.text()}`);
-  const location = response.headers.get('location');
-  assert.ok(location !== null, 'the redirect has a Location header');
-  assert.ok(location.startsWith(redirectUri), `redirected to ${location}`);
-  return location;
-}
 
 interface Connected {
   queue: number;
@@ -115,7 +92,7 @@ describe('OAuth2 over the API', () => {
     assert.equal(new URL(authorizationUrl).searchParams.get('code_challenge_method'), 'S256');
     assert.ok(Date.parse(expiresAt) > Date.now());
 
-    const redirect = new URL(await signIn(fake, authorizationUrl));
+    const redirect = new URL(await signIn(fake, authorizationUrl, redirectUri));
     const completed = await call(api.app, null, 'GET', `/oauth/callback${redirect.search}&session_state=abc`);
     assert.equal(completed.statusCode, 200, completed.body);
     const connected = completed.json() as Connected;
@@ -132,7 +109,7 @@ describe('OAuth2 over the API', () => {
 
   test('posted redirect address completes sign-in', async () => {
     const started = (await call(api.app, adminToken, 'POST', '/queues/1/oauth/connect', { side: 'incoming' })).json() as { authorizationUrl: string };
-    const completed = await call(api.app, adminToken, 'POST', '/oauth/callback', { url: await signIn(fake, started.authorizationUrl) });
+    const completed = await call(api.app, adminToken, 'POST', '/oauth/callback', { url: await signIn(fake, started.authorizationUrl, redirectUri) });
     assert.equal(completed.statusCode, 200, completed.body);
     assert.equal((completed.json() as Connected).state, 'connected');
   });
@@ -153,7 +130,7 @@ describe('OAuth2 over the API', () => {
   test('admin approval names permissions and URL', async () => {
     fake.requireAdminApproval = true;
     const started = (await call(api.app, adminToken, 'POST', '/queues/1/oauth/connect')).json() as { authorizationUrl: string };
-    const redirect = new URL(await signIn(fake, started.authorizationUrl));
+    const redirect = new URL(await signIn(fake, started.authorizationUrl, redirectUri));
 
     const response = await call(api.app, null, 'GET', `/oauth/callback${redirect.search}`);
     assert.equal(response.statusCode, 403, response.body);

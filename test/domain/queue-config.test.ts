@@ -42,7 +42,8 @@ describe('validateQueueConfig', () => {
     const result = validateQueueConfig({ title: 'Support', incoming, outgoing: { host: 'smtp.example.com' } });
 
     const outgoing = result.config?.outgoing;
-    assert.ok(outgoing && outgoing.protocol === 'smtp');
+    assert.ok(outgoing);
+    assert.ok(outgoing.protocol === 'smtp');
     assert.equal(outgoing.port, 587);
     assert.equal(outgoing.security, 'auto');
   });
@@ -118,7 +119,8 @@ describe('defaultSenderAddress', () => {
 
     assert.deepEqual(result.errors, []);
     const pop3 = result.config?.incoming;
-    assert.ok(pop3 && pop3.protocol === 'pop3');
+    assert.ok(pop3);
+    assert.ok(pop3.protocol === 'pop3');
     assert.equal(pop3.ssl, true);
     assert.equal(pop3.dontKeepEmails, false);
   });

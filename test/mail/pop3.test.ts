@@ -33,7 +33,9 @@ describe('POP3 against Dovecot', () => {
   before(async () => {
     server = await startTestDovecot([mailbox], { pop3: true, tls: true });
     const { dovecot } = server;
-    assert.ok(dovecot.pop3Port !== null && dovecot.pop3sPort !== null && dovecot.certificatePem !== null);
+    assert.ok(dovecot.pop3Port !== null);
+    assert.ok(dovecot.pop3sPort !== null);
+    assert.ok(dovecot.certificatePem !== null);
     plain = { host: dovecot.host, port: dovecot.pop3Port, ...mailbox, ssl: false, sslTrusted: true, ca: dovecot.certificatePem, timeoutMs: 10_000 };
     secure = { ...plain, port: dovecot.pop3sPort, ssl: true };
     const imap: ImapConnectionSettings = { host: dovecot.host, port: dovecot.imapPort, ...mailbox, ssl: false, sslTrusted: false };

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { pino } from 'pino';
 
 import { validateQueueConfig } from '../../src/domain/queue-config.js';
 import { createIntegration, findConnection, loadClientSettings } from '../../src/db/oauth.js';
@@ -12,29 +10,9 @@ import { createClientCredentialsTokenProvider, tokenProviderForQueue } from '../
 import { decryptSecret } from '../../src/secrets.js';
 import { newSecretKey, startTestDatabase, type TestDatabase } from '../support/environment.js';
 import { startFakeOAuthServer, type FakeOAuthServer } from '../support/fake-oauth.js';
+import { capturingLogger, signIn } from '../support/oauth-sign-in.js';
 
 const redirectUri = 'http://127.0.0.1:8765/oauth/callback';
-
-/** Collects every log line, so a test can search it for secrets. */
-function capturingLogger() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(chunk.toString('utf8'));
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), text: () => lines.join('') };
-}
-
-/** Opens the authorization URL like a browser would and returns where the fake redirected it. */
-async function signIn(fake: FakeOAuthServer, url: string): Promise<string> {
-  const response = await fake.openInBrowser(url);
-  assert.equal(response.status, 302, `authorize answered ${response.status}: ${await response.text()}`);
-  const location = response.headers.get('location');
-  assert.ok(location);
-  return location;
-}
 
 async function expireStoredAccessToken(database: TestDatabase, connectionId: number): Promise<void> {
   await database.db('oauth_connections').where({ id: connectionId }).update({ access_token_expires_at: new Date(0) });

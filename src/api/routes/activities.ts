@@ -88,7 +88,7 @@ export function registerActivityRoutes(app: FastifyInstance, context: RouteConte
       schema: {
         tags,
         summary: 'List email activities, oldest first',
-        description: 'Admins see every activity. Agents see those of tickets their category rights show, and those offered to, open with or closed by them. Filters combine.',
+        description: 'Admins see every activity. Agents see those of tickets their category rights allow, and those offered to, open with or closed by them. Filters combine.',
         querystring: {
           type: 'object',
           additionalProperties: false,

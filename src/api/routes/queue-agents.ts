@@ -6,7 +6,7 @@ import { ApiError, ErrorCode, notFound } from '../errors.js';
 import { numberParams, positiveInteger, timestamp } from '../schemas.js';
 import type { RouteContext } from '../server.js';
 
-/** Which agents may use a queue (admin): an agent logs in only to queues listed here. */
+/** Routes for the agents allowed on a queue (admin). An agent logs in only to queues that allow it. */
 
 const tags = ['queues'];
 
@@ -78,7 +78,7 @@ export function registerQueueAgentRoutes(app: FastifyInstance, context: RouteCon
       schema: {
         tags,
         summary: 'Stop an agent from using a queue',
-        description: 'Logins of the agent to this queue are refused from now on.',
+        description: 'Later logins of the agent to this queue are rejected.',
         params: queueAgentParams,
         response: { 204: { type: 'null', description: 'Removed' } },
       },
